@@ -1,0 +1,167 @@
+"""``gnnns train | evaluate | datasets``: the command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from gnnns.config import RunConfig, read_config_file
+
+HELP = {
+    "dataset": "dataset name (see `gnnns datasets`) or a folder with train/valid/test.txt",
+    "model": "decoder: transe, distmult, complex, rotate, rescal",
+    "dim": "embedding size (complex coordinates for complex/rotate)",
+    "p": "norm of TransE (1 or 2)",
+    "training": "negative (negative sampling), 1vsall or kvsall (1-N scoring, reciprocal relations)",
+    "reciprocal": "answer head queries through inverse relations",
+    "sampler": "negative sampler: uniform, bernoulli",
+    "filter_negatives": "redraw negatives that are known training triples",
+    "num_negatives": "negatives per positive",
+    "loss": "margin, nssa (sigmoid margin; self-adversarial when --adversarial-temperature > 0), infonce, sce, bce",
+    "margin": "margin of the margin and nssa losses (also RotatE's init range)",
+    "adversarial_temperature": "self-adversarial temperature alpha of nssa (0: uniform weights)",
+    "temperature": "InfoNCE temperature tau",
+    "label_smoothing": "label smoothing of sce and bce",
+    "regularizer_weight": "weight of an N3 penalty on the batch's embeddings",
+    "optimizer": "adam, adagrad or sgd",
+    "lr": "learning rate",
+    "weight_decay": "L2 weight decay of the optimizer",
+    "batch_size": "positives (or 1-N queries) per batch",
+    "epochs": "training epochs",
+    "eval_every": "validate every N epochs (0: at the end only; -1: never)",
+    "eval_batch_size": "queries per evaluation batch",
+    "patience": "stop after this many validations without a better MRR (0: never)",
+    "seed": "random seed",
+    "device": "cpu, cuda, cuda:1, ...",
+    "compile": "fuse scoring kernels with torch.compile (faster after a ~20 s warm-up)",
+    "progress": "show progress bars",
+    "output": "run directory for metrics.jsonl, metrics.json and checkpoints",
+}
+
+
+def _add_train_flags(parser: argparse.ArgumentParser) -> None:
+    defaults = RunConfig()
+    for name in RunConfig.field_names():
+        if name == "extra":
+            continue
+        flag = "--" + name.replace("_", "-")
+        default = getattr(defaults, name)
+        if isinstance(default, bool):
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=HELP[name])
+        else:
+            kind = str if default is None else type(default)
+            parser.add_argument(flag, type=kind, default=None, help=f"{HELP[name]} (default: {default})")
+    parser.add_argument("--config", help="YAML file of settings; flags given on the command line win")
+    parser.add_argument("--resume", action="store_true", help="continue the run in --output from its checkpoint")
+
+
+def _config_from_args(args: argparse.Namespace) -> RunConfig:
+    values = read_config_file(args.config) if args.config else {}
+    if args.resume and args.output and (Path(args.output) / "config.json").exists():
+        saved = json.loads((Path(args.output) / "config.json").read_text(encoding="utf-8"))
+        values = {**saved, **values}
+    for name in RunConfig.field_names():
+        given = getattr(args, name, None)
+        if given is not None:
+            values[name] = given
+    return RunConfig.from_dict(values, source=args.config or "command line")
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from gnnns.training.run import train
+
+    config = _config_from_args(args)
+    result = train(config, resume=args.resume)
+    for split in ("valid", "test"):
+        if split in result:
+            m = result[split]
+            print(
+                f"{split}: MRR {m['mrr']:.4f}  MR {m['mr']:.1f}  Hits@1 {m['hits@1']:.4f}  "
+                f"Hits@3 {m['hits@3']:.4f}  Hits@10 {m['hits@10']:.4f}"
+            )
+    if config.output:
+        print(f"run directory: {config.output}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from gnnns.data import load_dataset
+    from gnnns.evaluation import evaluate
+    from gnnns.training import checkpoint
+    from gnnns.training.run import build_run_model
+    from gnnns.training.trainer import BEST, LAST
+
+    run_dir = Path(args.run_dir)
+    config_path = run_dir / "config.json"
+    if not config_path.exists():
+        raise FileNotFoundError(f"{config_path} does not exist: is {run_dir} a gnnns run directory?")
+    config = RunConfig.from_dict(json.loads(config_path.read_text(encoding="utf-8")), source=str(config_path))
+    if args.device:
+        config.device = args.device
+    config.compile = args.compile
+    name = {"best": BEST, "last": LAST}[args.checkpoint]
+    path = run_dir / name
+    if args.checkpoint == "best" and not path.exists():
+        path = run_dir / LAST
+    kg = load_dataset(config.dataset)
+    model = build_run_model(config, kg)
+    model.load_state_dict(checkpoint.load(path, map_location=config.device)["model"])
+    start = time.perf_counter()
+    metrics = evaluate(model, kg, args.split, args.batch_size, progress=not args.no_progress)
+    seconds = time.perf_counter() - start
+    out = {"split": args.split, "checkpoint": str(path), "seconds": seconds, "metrics": metrics}
+    (run_dir / f"evaluation_{args.split}.json").write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
+    print(json.dumps(out, indent=2))
+    return 0
+
+
+def cmd_datasets(args: argparse.Namespace) -> int:
+    from gnnns.data import list_datasets
+
+    rows = list_datasets(root=args.root)
+    for row in rows:
+        print("  ".join(f"{k}={v}" for k, v in row.items()))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gnnns", description="Knowledge-graph completion with PyG")
+    sub = parser.add_subparsers(dest="command", required=True)
+    train = sub.add_parser("train", help="train a model and report filtered test metrics")
+    _add_train_flags(train)
+    train.set_defaults(func=cmd_train)
+
+    ev = sub.add_parser("evaluate", help="filtered evaluation of a run's checkpoint")
+    ev.add_argument("run_dir", help="run directory written by `gnnns train --output`")
+    ev.add_argument("--split", default="test", choices=["valid", "test"])
+    ev.add_argument("--checkpoint", default="best", choices=["best", "last"])
+    ev.add_argument("--batch-size", type=int, default=256)
+    ev.add_argument("--device", default=None)
+    ev.add_argument("--compile", action="store_true", help="fuse the scoring kernel with torch.compile")
+    ev.add_argument("--no-progress", action="store_true")
+    ev.set_defaults(func=cmd_evaluate)
+
+    ds = sub.add_parser("datasets", help="list known datasets and where they are")
+    ds.add_argument("--root", default=None, help="dataset root (default: $GNNNS_DATA, then the cache)")
+    ds.set_defaults(func=cmd_datasets)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        print("interrupted; the last completed epoch's checkpoint is kept (use --resume)", file=sys.stderr)
+        return 130
+    except (ValueError, FileNotFoundError, RuntimeError, OSError) as err:
+        print(f"gnnns {args.command}: error: {err}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

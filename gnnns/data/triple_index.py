@@ -1,0 +1,111 @@
+"""Vectorised membership and neighbourhood queries over a set of known triples."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+
+class TripleIndex:
+    r"""Sorted integer keys of known triples, queried with :func:`torch.searchsorted`.
+
+    A triple :math:`(h, r, t)` is encoded as the key :math:`(h \cdot R + r) \cdot E + t` (and
+    :math:`(t \cdot R + r) \cdot E + h` for the head-side view), which fits ``int64`` for every
+    public knowledge graph (:math:`E^2 R < 9.2 \cdot 10^{18}`, e.g. ogbl-wikikg2). Membership of
+    ``N`` triples costs :math:`O(N \log M)` with no Python loop; the known tails of a batch of
+    ``(h, r)`` queries come back as flat ``(row, entity)`` pairs, which is exactly what filtered
+    ranking and false-negative filtering need.
+
+    Args:
+        triples (Tensor): known triples, shape ``[M, 3]`` (duplicates are allowed).
+        num_entities (int): number of entities :math:`E`.
+        num_relations (int): number of relations :math:`R`.
+    """
+
+    def __init__(self, triples: Tensor, num_entities: int, num_relations: int):
+        if triples.dim() != 2 or triples.size(1) != 3:
+            raise ValueError(f"TripleIndex expects triples of shape [M, 3], got {list(triples.shape)}")
+        if num_entities**2 * max(num_relations, 1) >= 2**63:
+            raise ValueError("graph too large for int64 triple keys")
+        self.num_entities = int(num_entities)
+        self.num_relations = int(num_relations)
+        triples = triples.long().cpu()
+        h, r, t = triples.unbind(1)
+        self._tail_keys = torch.unique(self._encode(h, r, t))  # sorted, (h, r) groups then t
+        self._head_keys = torch.unique(self._encode(t, r, h))  # sorted, (t, r) groups then h
+
+    def __len__(self) -> int:
+        return self._tail_keys.numel()
+
+    def _encode(self, a: Tensor, r: Tensor, b: Tensor) -> Tensor:
+        return (a * self.num_relations + r) * self.num_entities + b
+
+    def to(self, device: torch.device | str) -> TripleIndex:
+        """Move the key tensors to ``device`` (in place) and return ``self``."""
+        self._tail_keys = self._tail_keys.to(device)
+        self._head_keys = self._head_keys.to(device)
+        return self
+
+    def contains(self, triples: Tensor) -> Tensor:
+        """Whether each triple is known.
+
+        Args:
+            triples (Tensor): shape ``[..., 3]``.
+
+        Returns:
+            BoolTensor of shape ``[...]``.
+        """
+        keys = self._encode(triples[..., 0], triples[..., 1], triples[..., 2])
+        return _member(self._tail_keys, keys.to(self._tail_keys.device)).to(triples.device)
+
+    def contains_corrupted(self, positives: Tensor, entities: Tensor, corrupt_head: Tensor) -> Tensor:
+        """Whether the triples made by replacing one side of each positive are known.
+
+        Args:
+            positives (Tensor): shape ``[B, 3]``.
+            entities (Tensor): replacement entities, shape ``[B, k]``.
+            corrupt_head (Tensor): shape ``[B]``; True replaces the head, False the tail.
+
+        Returns:
+            BoolTensor of shape ``[B, k]``.
+        """
+        kept = torch.where(corrupt_head, positives[:, 2], positives[:, 0]).unsqueeze(1)
+        rel = positives[:, 1].unsqueeze(1)
+        keys = self._encode(kept, rel, entities)
+        tail_hit = _member(self._tail_keys, keys.to(self._tail_keys.device)).to(entities.device)
+        head_hit = _member(self._head_keys, keys.to(self._head_keys.device)).to(entities.device)
+        return torch.where(corrupt_head.unsqueeze(1), head_hit, tail_hit)
+
+    def known(self, kept: Tensor, relation: Tensor, predict_head: bool) -> tuple[Tensor, Tensor]:
+        """All known answers of a batch of queries, as flat pairs.
+
+        For ``predict_head=False`` the queries are ``(kept, relation, ?)`` and the answers are
+        tails; for ``predict_head=True`` they are ``(?, relation, kept)`` and the answers heads.
+
+        Args:
+            kept (Tensor): the known entity of each query, shape ``[Q]``.
+            relation (Tensor): shape ``[Q]``.
+            predict_head (bool): which side is asked for.
+
+        Returns:
+            ``(row, entity)``, each of shape ``[P]``: answer ``entity[i]`` belongs to query
+            ``row[i]``.
+        """
+        keys = self._head_keys if predict_head else self._tail_keys
+        base = (kept.to(keys.device) * self.num_relations + relation.to(keys.device)) * self.num_entities
+        start = torch.searchsorted(keys, base)
+        end = torch.searchsorted(keys, base + self.num_entities)
+        counts = end - start
+        row = torch.repeat_interleave(torch.arange(kept.numel(), device=keys.device), counts)
+        offsets = torch.arange(row.numel(), device=keys.device) - torch.repeat_interleave(
+            torch.cumsum(counts, 0) - counts, counts
+        )
+        entity = keys[start[row] + offsets] - base[row]
+        return row.to(kept.device), entity.to(kept.device)
+
+
+def _member(sorted_keys: Tensor, keys: Tensor) -> Tensor:
+    if sorted_keys.numel() == 0:
+        return torch.zeros_like(keys, dtype=torch.bool)
+    pos = torch.searchsorted(sorted_keys, keys).clamp_(max=sorted_keys.numel() - 1)
+    return sorted_keys[pos] == keys

@@ -1,0 +1,76 @@
+"""Binary cross-entropy over sampled negatives or over all entities (1vsAll, KvsAll)."""
+
+from __future__ import annotations
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from gnnns.losses.weighting import weighted_negative_mean
+
+
+class BCELoss(nn.Module):
+    r"""Binary cross-entropy with logits, the loss of KvsAll training in `"Convolutional 2D
+    Knowledge Graph Embeddings" <https://arxiv.org/abs/1707.01476>`_ (Dettmers et al., 2018):
+    every candidate is classified true or false on its own,
+
+    .. math::
+        \ell(s, y) = -y \log \sigma(s) - (1 - y) \log \sigma(-s),
+        \qquad \tilde{y} = (1 - \varepsilon) \, y + \varepsilon / C
+
+    with label smoothing :math:`\varepsilon` over :math:`C` candidates.
+
+    * :meth:`forward` (negative sampling): :math:`C = k + 1` and
+      :math:`\mathcal{L} = \frac{1}{B} \sum_b \big[\ell(s^+_b, \tilde{y}^+)
+      + \sum_k w_{bk} \, \ell(s^-_{bk}, \tilde{y}^-)\big]` with :math:`\tilde{y}^+ = 1 -
+      \varepsilon + \varepsilon / C`, :math:`\tilde{y}^- = \varepsilon / C`: the positive and its
+      negatives carry equal total weight, :math:`w = 1/k` unless the sampler gives weights.
+    * :meth:`forward_all`: :math:`C = E`, the mean of :math:`\ell` over all ``[B, E]`` entries
+      against the multi-hot target (one-hot for a LongTensor of true indices).
+
+    Note: ConvE's and CompGCN's code add :math:`1 / E` rather than :math:`\varepsilon / E` to the
+    scaled targets; with the usual :math:`\varepsilon = 0.1` the difference is a constant
+    :math:`0.9 / E` on every target.
+
+    Args:
+        label_smoothing (float, optional): :math:`\varepsilon \in [0, 1)`. (default: :obj:`0.0`)
+    """
+
+    def __init__(self, label_smoothing: float = 0.0) -> None:
+        super().__init__()
+        if not 0.0 <= label_smoothing < 1.0:
+            raise ValueError(f"BCELoss: label_smoothing must be in [0, 1), got {label_smoothing}")
+        self.label_smoothing = label_smoothing
+
+    def forward(self, pos: Tensor, neg: Tensor, weight: Tensor | None = None) -> Tensor:
+        """Args: ``pos [B]``, ``neg [B, k]``, ``weight [B, k]`` (rows sum to 1). Returns a scalar."""
+        floor = self.label_smoothing / (neg.size(-1) + 1)
+        pos_loss = F.binary_cross_entropy_with_logits(
+            pos, pos.new_full(pos.shape, 1.0 - self.label_smoothing + floor), reduction="none"
+        )
+        neg_loss = F.binary_cross_entropy_with_logits(neg, neg.new_full(neg.shape, floor), reduction="none")
+        return (pos_loss + weighted_negative_mean(neg_loss, weight)).mean()
+
+    def forward_all(self, scores: Tensor, targets: Tensor) -> Tensor:
+        """1-N form.
+
+        Args:
+            scores (Tensor): scores of every entity, shape ``[B, E]``.
+            targets (Tensor): true indices, LongTensor ``[B]`` (1vsAll), or a multi-hot float or
+                bool tensor ``[B, E]`` (KvsAll).
+
+        Returns:
+            A scalar.
+        """
+        if targets.dim() == 1:
+            targets = F.one_hot(targets, scores.size(-1))
+        if targets.shape != scores.shape:
+            raise ValueError(
+                f"BCELoss.forward_all: targets must be indices [B] or multi-hot {list(scores.shape)}, "
+                f"got {list(targets.shape)}"
+            )
+        eps = self.label_smoothing
+        smoothed = targets.to(scores.dtype) * (1.0 - eps) + eps / scores.size(-1)
+        return F.binary_cross_entropy_with_logits(scores, smoothed)
+
+    def extra_repr(self) -> str:
+        return f"label_smoothing={self.label_smoothing}"

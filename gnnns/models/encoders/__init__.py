@@ -1,0 +1,5 @@
+"""Encoders: ``encoder(graph) -> (entity_emb [E, De], relation_emb [R, Dr])``."""
+
+from gnnns.models.encoders.embedding import EmbeddingEncoder
+
+__all__ = ["EmbeddingEncoder"]

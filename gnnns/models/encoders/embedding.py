@@ -1,0 +1,81 @@
+"""The shallow encoder: one free embedding per entity and per relation."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from torch import Tensor, nn
+
+from gnnns.models.decoders.base import Decoder
+
+
+class EmbeddingEncoder(nn.Module):
+    r"""Embedding tables for entities and relations, the encoder of every shallow model
+    (TransE, DistMult, ComplEx, RotatE, RESCAL): the embedding of entity :math:`i` is the free
+    parameter row :math:`\mathbf{E}_i`, and the graph is not used.
+
+    :meth:`forward` returns the weight tensors themselves, not copies, so that indexing them
+    (``ent[index]``) is the only gather. Indexing yields dense gradients; to get the sparse
+    gradients that :obj:`sparse=True` promises, gather with
+    ``torch.nn.functional.embedding(index, ent, sparse=encoder.sparse)``.
+
+    Args:
+        num_entities (int): number of entities :math:`E`.
+        num_relations (int): number of relations :math:`R` (twice the data's when inverse
+            relations are modelled).
+        entity_dim (int): real numbers per entity row, :obj:`decoder.entity_dim`.
+        relation_dim (int): real numbers per relation row, :obj:`decoder.relation_dim`.
+        decoder (Decoder, optional): its :meth:`~Decoder.reset_embeddings` initialises the tables
+            the way the decoder's paper does; Xavier-uniform when :obj:`None`.
+            (default: :obj:`None`)
+        sparse (bool, optional): sparse gradients for the tables, see above.
+            (default: :obj:`False`)
+    """
+
+    def __init__(
+        self,
+        num_entities: int,
+        num_relations: int,
+        entity_dim: int,
+        relation_dim: int,
+        decoder: Decoder | None = None,
+        sparse: bool = False,
+    ) -> None:
+        super().__init__()
+        if decoder is not None and (decoder.entity_dim, decoder.relation_dim) != (entity_dim, relation_dim):
+            raise ValueError(
+                f"EmbeddingEncoder: entity_dim={entity_dim}, relation_dim={relation_dim} do not match "
+                f"{type(decoder).__name__} (entity_dim={decoder.entity_dim}, "
+                f"relation_dim={decoder.relation_dim})"
+            )
+        self.num_entities = num_entities
+        self.num_relations = num_relations
+        self.sparse = sparse
+        self.entity = nn.Embedding(num_entities, entity_dim, sparse=sparse)
+        self.relation = nn.Embedding(num_relations, relation_dim, sparse=sparse)
+        # Only the initialiser is kept: registering the decoder here as well as in the model
+        # would list it twice in the module tree and the state dict.
+        self._initialise: Callable[[Tensor, Tensor], None] | None = (
+            decoder.reset_embeddings if decoder is not None else None
+        )
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Re-initialise both tables (through the decoder's scheme when one was given)."""
+        if self._initialise is None:
+            nn.init.xavier_uniform_(self.entity.weight)
+            nn.init.xavier_uniform_(self.relation.weight)
+        else:
+            self._initialise(self.entity.weight, self.relation.weight)
+
+    def forward(self, graph: Any = None) -> tuple[Tensor, Tensor]:
+        """The embedding tables; :obj:`graph` is accepted for the encoder interface and ignored.
+
+        Returns:
+            ``(entity_weight [E, entity_dim], relation_weight [R, relation_dim])``.
+        """
+        return self.entity.weight, self.relation.weight
+
+    def extra_repr(self) -> str:
+        return f"num_entities={self.num_entities}, num_relations={self.num_relations}, sparse={self.sparse}"

@@ -1,0 +1,151 @@
+"""An encoder and a decoder, scored in the three shapes training and evaluation need."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from gnnns.models.decoders.base import Decoder
+
+
+class KGCModel(nn.Module):
+    r"""Knowledge-graph completion model: ``encoder(graph) -> embeddings``, ``decoder`` scores.
+
+    Every score is computed as ``decoder.match(decoder.query(kept, r, side), candidate)``, so a
+    batch of positives and its ``k`` negatives share one query per row and the ``[B, k, d]``
+    candidate embeddings are only gathered, never combined with the relation.
+
+    With ``reciprocal=True`` the model holds :math:`2R` relations and answers a head query
+    :math:`(?, r, t)` as the tail query :math:`(t, r + R, ?)` (Lacroix et al., 2018), which is how
+    1-N training works and what ConvE-style decoders need.
+
+    Args:
+        encoder (nn.Module): ``encoder(graph) -> (entity_emb [E, De], relation_emb [R', Dr])``.
+        decoder (Decoder): the scoring function.
+        num_relations (int): :math:`R`, relations of the data (without inverses).
+        reciprocal (bool): answer head queries through inverse relations. (default: False)
+        compile (bool): fuse the scoring kernels with :func:`torch.compile`; on CPU this
+            roughly triples the throughput of distance decoders. (default: False)
+    """
+
+    def __init__(
+        self,
+        encoder: nn.Module,
+        decoder: Decoder,
+        num_relations: int,
+        reciprocal: bool = False,
+        compile: bool = False,
+    ):
+        super().__init__()
+        self.encoder = encoder
+        self.decoder = decoder
+        self.num_relations = int(num_relations)
+        self.reciprocal = bool(reciprocal)
+        self.graph = None
+        self._train_kernel = _candidate_scores
+        self._all_kernel = decoder.match_all
+        self._compiled_shape: tuple | None = None
+        if compile:
+            self._train_kernel = torch.compile(_candidate_scores, dynamic=False)
+            self._all_kernel = torch.compile(decoder.match_all, dynamic=False)
+
+    def reset_parameters(self) -> None:
+        self.encoder.reset_parameters()
+        self.decoder.reset_parameters()
+
+    def embeddings(self) -> tuple[Tensor, Tensor]:
+        """Entity ``[E, De]`` and relation ``[R', Dr]`` embeddings from the encoder."""
+        return self.encoder(self.graph)
+
+    def _relation_and_side(self, relation: Tensor, corrupt_head: Tensor) -> tuple[Tensor, Tensor]:
+        if not self.reciprocal:
+            return relation, corrupt_head
+        relation = torch.where(corrupt_head, relation + self.num_relations, relation)
+        return relation, torch.zeros_like(corrupt_head)
+
+    def score(self, triples: Tensor) -> Tensor:
+        """Scores of triples, shape ``[N, 3] -> [N]``."""
+        ent, rel = self.embeddings()
+        h, r, t = triples.unbind(1)
+        return self.decoder(ent[h], rel[r], ent[t])
+
+    def score_candidates(self, positives: Tensor, entities: Tensor, corrupt_head: Tensor) -> Tensor:
+        """Scores of the triples made by replacing one side of each positive.
+
+        This is the ``scorer`` that score-aware samplers receive.
+
+        Args:
+            positives (Tensor): shape ``[B, 3]``.
+            entities (Tensor): replacement entities, shape ``[B, k]``.
+            corrupt_head (Tensor): shape ``[B]``; True replaces the head.
+
+        Returns:
+            Tensor of shape ``[B, k]``.
+        """
+        _, neg = self.score_batch(positives, entities, corrupt_head)
+        return neg
+
+    def score_batch(self, positives: Tensor, entities: Tensor, corrupt_head: Tensor) -> tuple[Tensor, Tensor]:
+        """Scores of positives ``[B]`` and of their negatives ``[B, k]`` with one query per row."""
+        ent, rel_emb = self.embeddings()
+        kept = torch.where(corrupt_head, positives[:, 2], positives[:, 0])
+        true = torch.where(corrupt_head, positives[:, 0], positives[:, 2])
+        relation, side = self._relation_and_side(positives[:, 1], corrupt_head)
+        kernel = self._train_kernel
+        shape = (tuple(entities.shape), ent.requires_grad)
+        if kernel is not _candidate_scores:
+            # Compile for the steady-state batch shape only; a short last batch runs eagerly
+            # instead of triggering a second (dynamic-shape) compilation.
+            self._compiled_shape = self._compiled_shape or shape
+            if shape != self._compiled_shape:
+                kernel = _candidate_scores
+        return kernel(self.decoder, ent, rel_emb, kept, relation, side, true, entities)
+
+    def score_all(self, kept: Tensor, relation: Tensor, predict_head: bool | Tensor, chunk_size: int = 0) -> Tensor:
+        """Scores of each query against every entity.
+
+        Args:
+            kept (Tensor): the known entity of each query, shape ``[Q]``.
+            relation (Tensor): shape ``[Q]`` (ids below :math:`R`).
+            predict_head (bool or BoolTensor ``[Q]``): True asks ``(?, r, kept)``.
+            chunk_size (int): score this many queries at a time (0: all at once).
+
+        Returns:
+            Tensor of shape ``[Q, E]``.
+        """
+        ent, rel_emb = self.embeddings()
+        side = torch.as_tensor(predict_head, device=kept.device).expand(kept.shape)
+        relation, side = self._relation_and_side(relation, side)
+        query = self.decoder.query(ent[kept], rel_emb[relation], side)
+        return self.score_queries(query, ent, chunk_size)
+
+    def score_queries(self, query: Tensor, ent: Tensor, chunk_size: int = 0) -> Tensor:
+        """Scores of precomputed queries ``[Q, q]`` against entity embeddings ``[E, d]`` -> ``[Q, E]``."""
+        if chunk_size <= 0 or query.size(0) <= chunk_size:
+            return self._all_kernel(query, ent)
+        out = []
+        for q in query.split(chunk_size):
+            n = q.size(0)
+            if n < chunk_size:  # pad so that a compiled kernel sees one shape only
+                q = torch.cat([q, q.new_zeros(chunk_size - n, q.size(1))])
+            out.append(self._all_kernel(q, ent)[:n])
+        return torch.cat(out)
+
+    def forward(self, triples: Tensor) -> Tensor:
+        return self.score(triples)
+
+
+def _candidate_scores(
+    decoder: Decoder,
+    ent: Tensor,
+    rel: Tensor,
+    kept: Tensor,
+    relation: Tensor,
+    side: Tensor,
+    true: Tensor,
+    candidates: Tensor,
+) -> tuple[Tensor, Tensor]:
+    query = decoder.query(ent[kept], rel[relation], side)
+    pos = decoder.match(query, ent[true])
+    neg = decoder.match(query.unsqueeze(1), ent[candidates])
+    return pos, neg

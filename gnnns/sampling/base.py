@@ -1,0 +1,74 @@
+"""The sampler interface every negative sampler implements."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from gnnns.data import KnowledgeGraph
+from gnnns.sampling.negatives import Negatives, Scorer
+
+
+class NegativeSampler(nn.Module):
+    r"""Base class: ``sampler(positives [B, 3], num_negatives, scorer=None) -> Negatives``.
+
+    A subclass chooses which side of each positive is corrupted (:meth:`corrupt_head`, by
+    default a fair coin) and draws the replacement entities (:meth:`draw`). With
+    ``filtered=True`` any negative that is a known training triple is redrawn, all at once, up
+    to ``max_rounds`` times; what is still a known positive after that stays and is counted in
+    :attr:`stats` (``"false_negatives_left"``). Only training triples are used: valid/test
+    triples are what evaluation measures, so a sampler must not see them.
+
+    Args:
+        kg (KnowledgeGraph): the training graph.
+        filtered (bool): redraw negatives that are known training triples. (default: False)
+        max_rounds (int): redraw rounds for ``filtered``. (default: 10)
+    """
+
+    def __init__(self, kg: KnowledgeGraph, filtered: bool = False, max_rounds: int = 10):
+        super().__init__()
+        self.num_entities = kg.num_entities
+        self.filtered = bool(filtered)
+        self.max_rounds = int(max_rounds)
+        self.index = kg.train_index() if filtered else None
+        self.stats: dict[str, float] = {}
+
+    def forward(self, positives: Tensor, num_negatives: int, scorer: Scorer | None = None) -> Negatives:
+        """Draw ``num_negatives`` corruptions of each positive.
+
+        Args:
+            positives (Tensor): shape ``[B, 3]``.
+            num_negatives (int): :math:`k`.
+            scorer (callable, optional): ``scorer(positives, entities, corrupt_head) -> [B, k]``;
+                unused by score-blind samplers.
+
+        Returns:
+            Negatives: ``entities [B, k]``, ``corrupt_head [B]``.
+        """
+        if positives.dim() != 2 or positives.size(1) != 3:
+            raise ValueError(f"positives must have shape [B, 3], got {list(positives.shape)}")
+        corrupt_head = self.corrupt_head(positives)
+        entities = self.draw(positives, num_negatives, corrupt_head)
+        if self.filtered:
+            entities = self.redraw_known(positives, entities, corrupt_head)
+        return Negatives(entities, corrupt_head)
+
+    def corrupt_head(self, positives: Tensor) -> Tensor:
+        """Which side to corrupt, shape ``[B]`` (True: head). Default: a fair coin per positive."""
+        return torch.rand(positives.size(0), device=positives.device) < 0.5
+
+    def draw(self, positives: Tensor, num_negatives: int, corrupt_head: Tensor) -> Tensor:
+        """Replacement entities, shape ``[B, k]``."""
+        raise NotImplementedError
+
+    def redraw_known(self, positives: Tensor, entities: Tensor, corrupt_head: Tensor) -> Tensor:
+        """Replace negatives that are known training triples by fresh draws, vectorised."""
+        known = self.index.contains_corrupted(positives, entities, corrupt_head)
+        for _ in range(self.max_rounds):
+            if not bool(known.any()):
+                break
+            fresh = self.draw(positives, entities.size(1), corrupt_head)
+            entities = torch.where(known, fresh, entities)
+            known = self.index.contains_corrupted(positives, entities, corrupt_head)
+        self.stats["false_negatives_left"] = float(known.sum())
+        return entities

@@ -1,0 +1,55 @@
+"""Bernoulli corruption: the side is chosen by the relation's cardinality."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from gnnns.data import KnowledgeGraph
+from gnnns.sampling.uniform import UniformSampler
+
+
+class BernoulliSampler(UniformSampler):
+    r"""Corrupt the head with probability :math:`\mathrm{tph}_r / (\mathrm{tph}_r + \mathrm{hpt}_r)`.
+
+    From "Knowledge Graph Embedding by Translating on Hyperplanes" (Wang et al., AAAI 2014).
+    For relation :math:`r`, :math:`\mathrm{tph}_r` is the mean number of tails per distinct
+    ``(head, r)`` pair and :math:`\mathrm{hpt}_r` the mean number of heads per distinct
+    ``(r, tail)`` pair, counted on the training triples. A one-to-many relation (large tph) then
+    mostly corrupts its head, which is less likely to produce a false negative than replacing
+    one of its many valid tails. Replacement entities are uniform, as in :class:`UniformSampler`.
+    Relations without training triples use 0.5.
+
+    Args:
+        kg (KnowledgeGraph): the training graph.
+        filtered (bool): redraw negatives that are known training triples. (default: False)
+        max_rounds (int): redraw rounds for ``filtered``. (default: 10)
+    """
+
+    def __init__(self, kg: KnowledgeGraph, filtered: bool = False, max_rounds: int = 10):
+        super().__init__(kg, filtered=filtered, max_rounds=max_rounds)
+        self.register_buffer("head_prob", bernoulli_head_probability(kg.train, kg.num_relations))
+
+    def corrupt_head(self, positives: Tensor) -> Tensor:
+        prob = self.head_prob[positives[:, 1]]
+        return torch.rand(positives.size(0), device=positives.device) < prob
+
+
+def bernoulli_head_probability(triples: Tensor, num_relations: int) -> Tensor:
+    r"""Per-relation :math:`\mathrm{tph}/(\mathrm{tph} + \mathrm{hpt})`, shape ``[R]``.
+
+    Args:
+        triples (Tensor): training triples, shape ``[N, 3]`` (duplicates count once).
+        num_relations (int): :math:`R`.
+    """
+    triples = torch.unique(triples, dim=0)
+    rel = triples[:, 1]
+    count = torch.bincount(rel, minlength=num_relations).double()
+    hr = torch.unique(triples[:, :2], dim=0)
+    rt = torch.unique(triples[:, 1:], dim=0)
+    heads = torch.bincount(hr[:, 1], minlength=num_relations).double()
+    tails = torch.bincount(rt[:, 0], minlength=num_relations).double()
+    tph = count / heads.clamp(min=1)
+    hpt = count / tails.clamp(min=1)
+    prob = tph / (tph + hpt).clamp(min=1e-12)
+    return torch.where(count > 0, prob, torch.full_like(prob, 0.5)).float()

@@ -1,0 +1,124 @@
+"""Build every part of a run from a :class:`~gnnns.config.RunConfig` and train it."""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from gnnns.config import RunConfig
+from gnnns.data import KnowledgeGraph, load_dataset
+from gnnns.evaluation import evaluate
+from gnnns.loaders import OneToNLoader, TripleLoader
+from gnnns.losses import build_loss
+from gnnns.models import KGCModel, build_model
+from gnnns.sampling import build_sampler
+from gnnns.training.trainer import LAST, Trainer
+
+OPTIMIZERS = {"adam": torch.optim.Adam, "adagrad": torch.optim.Adagrad, "sgd": torch.optim.SGD}
+ONE_TO_N = ("1vsall", "kvsall")
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def build_run_model(config: RunConfig, kg: KnowledgeGraph) -> KGCModel:
+    """The model a config describes (1-N training implies reciprocal relations)."""
+    kwargs = {}
+    if config.model == "transe":
+        kwargs["p"] = config.p
+    if config.model == "rotate":
+        kwargs["margin"] = config.margin
+    reciprocal = config.reciprocal or config.training in ONE_TO_N
+    model = build_model(config.model, kg, config.dim, reciprocal=reciprocal, compile=config.compile, **kwargs)
+    return model.to(config.device)
+
+
+def build_run_loss(config: RunConfig) -> torch.nn.Module:
+    kwargs = {
+        "margin": {"margin": config.margin},
+        "nssa": {"margin": config.margin, "adversarial_temperature": config.adversarial_temperature},
+        "infonce": {"temperature": config.temperature},
+        "sce": {"label_smoothing": config.label_smoothing},
+        "bce": {"label_smoothing": config.label_smoothing},
+    }
+    if config.loss not in kwargs:
+        raise ValueError(f"unknown loss {config.loss!r}; expected one of {sorted(kwargs)}")
+    if config.training in ONE_TO_N and config.loss not in ("sce", "bce"):
+        raise ValueError(f"1-N training ({config.training}) needs loss 'sce' or 'bce', got {config.loss!r}")
+    return build_loss(config.loss, **kwargs[config.loss])
+
+
+def build_optimizer(config: RunConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
+    if config.optimizer not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {config.optimizer!r}; expected one of {sorted(OPTIMIZERS)}")
+    return OPTIMIZERS[config.optimizer](model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+
+
+def build_trainer(config: RunConfig, kg: KnowledgeGraph, run_dir: Path | None) -> Trainer:
+    if config.training not in ("negative", *ONE_TO_N):
+        raise ValueError(f"unknown training {config.training!r}; expected 'negative', '1vsall' or 'kvsall'")
+    model = build_run_model(config, kg)
+    sampler = None
+    if config.training in ONE_TO_N:
+        loader = OneToNLoader(kg.train, kg.num_entities, kg.num_relations, config.batch_size, mode=config.training)
+    else:
+        loader = TripleLoader(kg.train, config.batch_size)
+        sampler = build_sampler(config.sampler, kg, filtered=config.filter_negatives).to(config.device)
+    return Trainer(
+        model,
+        kg,
+        build_run_loss(config),
+        build_optimizer(config, model),
+        loader,
+        sampler=sampler,
+        num_negatives=config.num_negatives,
+        run_dir=run_dir,
+        eval_every=config.eval_every,
+        patience=config.patience,
+        regularizer_weight=config.regularizer_weight,
+        eval_batch_size=config.eval_batch_size,
+        progress=config.progress,
+        extra_state={"config": config.to_dict()},
+    )
+
+
+def train(config: RunConfig, resume: bool = False, kg: KnowledgeGraph | None = None) -> dict:
+    """Train as ``config`` says, evaluate, and write ``metrics.json`` into the run directory.
+
+    Returns:
+        ``{"valid": metrics, "test": metrics, ...}`` (no metrics when ``eval_every == -1``).
+    """
+    run_dir = Path(config.output) if config.output else None
+    if resume and (run_dir is None or not (run_dir / LAST).exists()):
+        raise FileNotFoundError(f"--resume: no checkpoint {run_dir / LAST if run_dir else LAST} to resume from")
+    kg = kg if kg is not None else load_dataset(config.dataset)
+    print(kg, flush=True)
+    seed_everything(config.seed)
+    trainer = build_trainer(config, kg, run_dir)
+    if run_dir is not None:
+        (run_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n", encoding="utf-8")
+        if not resume:
+            (run_dir / "metrics.jsonl").unlink(missing_ok=True)
+    if resume:
+        trainer.resume()
+    start = time.perf_counter()
+    summary = trainer.fit(config.epochs)
+    summary["train_seconds"] = time.perf_counter() - start
+    result = {"summary": summary}
+    if config.eval_every >= 0:
+        if trainer.load_best():
+            print(f"evaluating the best validation epoch ({trainer.best['epoch']})", flush=True)
+        for split in ("valid", "test"):
+            if len(kg.split(split)):
+                result[split] = evaluate(trainer.model, kg, split, config.eval_batch_size, progress=config.progress)
+    if run_dir is not None:
+        (run_dir / "metrics.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    return result

@@ -1,0 +1,76 @@
+import pytest
+import torch
+
+from gnnns.data import TripleIndex
+
+
+def random_graph(seed: int, num_entities: int = 12, num_relations: int = 3, n: int = 60) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    triples = torch.stack(
+        [
+            torch.randint(num_entities, (n,), generator=g),
+            torch.randint(num_relations, (n,), generator=g),
+            torch.randint(num_entities, (n,), generator=g),
+        ],
+        1,
+    )
+    return torch.cat([triples, triples[: n // 4]])  # duplicates on purpose
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_contains_matches_a_python_set(seed):
+    known = random_graph(seed)
+    index = TripleIndex(known, 12, 3)
+    truth = {tuple(t) for t in known.tolist()}
+    queries = torch.cat([known, random_graph(seed + 100)]).view(-1, 2, 3)  # [..., 3] input
+    expected = torch.tensor([[tuple(t) in truth for t in row] for row in queries.tolist()])
+    assert index.contains(queries).shape == (queries.size(0), 2)
+    assert torch.equal(index.contains(queries), expected)
+    assert len(index) == len(truth)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_contains_corrupted_matches_a_python_set_on_both_sides(seed):
+    known = random_graph(seed)
+    index = TripleIndex(known, 12, 3)
+    truth = {tuple(t) for t in known.tolist()}
+    g = torch.Generator().manual_seed(seed)
+    positives = known[torch.randint(len(known), (20,), generator=g)]
+    entities = torch.randint(12, (20, 7), generator=g)
+    corrupt_head = torch.rand(20, generator=g) < 0.5
+    expected = torch.tensor(
+        [
+            [((e, r, t) if head else (h, r, e)) in truth for e in row]
+            for (h, r, t), row, head in zip(positives.tolist(), entities.tolist(), corrupt_head.tolist(), strict=True)
+        ]
+    )
+    result = index.contains_corrupted(positives, entities, corrupt_head)
+    assert result.shape == (20, 7)
+    assert torch.equal(result, expected)
+
+
+@pytest.mark.parametrize("predict_head", [False, True])
+@pytest.mark.parametrize("seed", range(5))
+def test_known_lists_every_answer_once(seed, predict_head):
+    known = random_graph(seed)
+    index = TripleIndex(known, 12, 3)
+    kept = torch.arange(12).repeat_interleave(3)
+    relation = torch.arange(3).repeat(12)
+    row, entity = index.known(kept, relation, predict_head=predict_head)
+    got = sorted(zip(row.tolist(), entity.tolist(), strict=True))
+    expected = sorted(
+        {
+            (q, (h if predict_head else t))
+            for q, (k, r) in enumerate(zip(kept.tolist(), relation.tolist(), strict=True))
+            for h, rr, t in known.tolist()
+            if rr == r and (t if predict_head else h) == k
+        }
+    )
+    assert got == expected
+
+
+def test_empty_index_knows_nothing():
+    index = TripleIndex(torch.empty(0, 3, dtype=torch.long), 5, 2)
+    assert not index.contains(torch.tensor([[0, 0, 1]])).any()
+    row, entity = index.known(torch.tensor([0, 1]), torch.tensor([0, 1]), predict_head=False)
+    assert row.numel() == entity.numel() == 0

@@ -1,0 +1,67 @@
+import json
+
+import torch
+
+from gnnns.cli import main
+
+
+def write_folder(path):
+    path.mkdir()
+    n = 30
+    lines = [f"e{i}\tnext\te{(i + 1) % n}" for i in range(n)] + [f"e{(i + 1) % n}\tprev\te{i}" for i in range(n)]
+    order = torch.randperm(len(lines), generator=torch.Generator().manual_seed(0)).tolist()
+    lines = [lines[i] for i in order]
+    (path / "train.txt").write_text("\n".join(lines[:50]) + "\n")
+    (path / "valid.txt").write_text("\n".join(lines[50:55]) + "\n")
+    (path / "test.txt").write_text("\n".join(lines[55:]) + "\n")
+    return path
+
+
+def test_train_and_evaluate_from_the_command_line(tmp_path, capsys):
+    data = write_folder(tmp_path / "data")
+    run = tmp_path / "run"
+    cfg = tmp_path / "run.yaml"
+    cfg.write_text("model: distmult\ndim: 8\nepochs: 3\nbatch-size: 16\nnum_negatives: 4\n")
+    code = main(
+        [
+            "train",
+            "--config",
+            str(cfg),
+            "--dataset",
+            str(data),
+            "--epochs",
+            "2",
+            "--no-progress",
+            "--output",
+            str(run),
+            "--loss",
+            "margin",
+            "--margin",
+            "1.0",
+        ]
+    )
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "test: MRR" in out
+    saved = json.loads((run / "config.json").read_text())
+    assert saved["epochs"] == 2 and saved["dim"] == 8 and saved["model"] == "distmult"  # flag beats file
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert 0 < metrics["test"]["mrr"] <= 1
+    assert len((run / "metrics.jsonl").read_text().splitlines()) == 2
+
+    assert main(["evaluate", str(run), "--split", "test", "--no-progress"]) == 0
+    evaluated = json.loads((run / "evaluation_test.json").read_text())
+    assert evaluated["metrics"]["mrr"] == metrics["test"]["mrr"]
+
+
+def test_errors_exit_non_zero_with_a_message(tmp_path, capsys):
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text("modle: rotate\n")
+    assert main(["train", "--config", str(cfg)]) == 1
+    assert "unknown setting(s) ['modle']" in capsys.readouterr().err
+    cfg.write_text("model: [rotate\n")
+    assert main(["train", "--config", str(cfg)]) == 1
+    assert f"{cfg}:" in capsys.readouterr().err
+    assert main(["train", "--dataset", str(tmp_path / "missing"), "--no-progress"]) == 1
+    assert main(["train", "--resume", "--output", str(tmp_path / "none")]) == 1
+    assert "no checkpoint" in capsys.readouterr().err

@@ -1,0 +1,107 @@
+import json
+
+import pytest
+import torch
+
+from gnnns.config import RunConfig
+from gnnns.loaders import TripleLoader
+from gnnns.losses import NSSALoss
+from gnnns.models import build_model
+from gnnns.sampling import UniformSampler
+from gnnns.training import Trainer, TrainingDiverged
+from gnnns.training.checkpoint import load
+from gnnns.training.run import train
+
+
+def config(tmp_path, name, **kw):
+    base = dict(
+        dataset="ring",
+        model="distmult",
+        dim=16,
+        num_negatives=8,
+        batch_size=32,
+        epochs=4,
+        lr=0.05,
+        loss="nssa",
+        margin=2.0,
+        eval_every=-1,
+        progress=False,
+        output=str(tmp_path / name),
+    )
+    base.update(kw)
+    return RunConfig(**base)
+
+
+def test_resume_reproduces_uninterrupted_run_bit_for_bit(tmp_path, ring_kg):
+    train(config(tmp_path, "full", epochs=4), kg=ring_kg)
+    train(config(tmp_path, "split", epochs=2), kg=ring_kg)
+    train(config(tmp_path, "split", epochs=4), resume=True, kg=ring_kg)
+    full = load(tmp_path / "full" / "checkpoint.pt")
+    split = load(tmp_path / "split" / "checkpoint.pt")
+    assert full["epoch"] == split["epoch"] == 4
+    for key, value in full["model"].items():
+        assert torch.equal(value, split["model"][key]), key
+
+    def losses(d):
+        return [json.loads(x)["loss"] for x in (tmp_path / d / "metrics.jsonl").read_text().splitlines()]
+
+    assert losses("full") == losses("split") and len(losses("full")) == 4
+
+
+def test_same_seed_same_result_other_seed_differs(tmp_path, ring_kg):
+    a = train(config(tmp_path, "a", epochs=2, eval_every=0), kg=ring_kg)
+    b = train(config(tmp_path, "b", epochs=2, eval_every=0), kg=ring_kg)
+    c = train(config(tmp_path, "c", epochs=2, eval_every=0, seed=1), kg=ring_kg)
+    assert a["test"]["mrr"] == b["test"]["mrr"]
+    assert a["test"]["mrr"] != c["test"]["mrr"]
+
+
+@pytest.mark.parametrize("training,loss", [("negative", "nssa"), ("1vsall", "sce"), ("kvsall", "bce")])
+def test_training_learns_the_ring(tmp_path, ring_kg, training, loss):
+    kw = dict(training=training, loss=loss, model="complex", dim=16, epochs=60, lr=0.05, eval_every=0)
+    if training != "negative":
+        kw.update(label_smoothing=0.1, batch_size=64)
+    result = train(config(tmp_path, training, **kw), kg=ring_kg)
+    assert result["test"]["mrr"] > 0.5  # random ranking gives about 0.08 on 60 entities
+    saved = json.loads((tmp_path / training / "metrics.json").read_text())
+    assert saved["test"]["mrr"] == pytest.approx(result["test"]["mrr"])
+
+
+class NaNAfter(NSSALoss):
+    def __init__(self, steps):
+        super().__init__(margin=2.0)
+        self.steps, self.calls = steps, 0
+
+    def forward(self, pos, neg, weight=None):
+        self.calls += 1
+        loss = super().forward(pos, neg, weight)
+        return loss * float("nan") if self.calls > self.steps else loss
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, ring_kg):
+    model = build_model("distmult", ring_kg, 8)
+    loader = TripleLoader(ring_kg.train, 50)  # 3 steps per epoch
+    trainer = Trainer(
+        model,
+        ring_kg,
+        NaNAfter(steps=4),
+        torch.optim.Adam(model.parameters()),
+        loader,
+        sampler=UniformSampler(ring_kg),
+        num_negatives=4,
+        run_dir=tmp_path,
+        eval_every=-1,
+        progress=False,
+    )
+    with pytest.raises(TrainingDiverged, match=r"epoch 2, step 2.*checkpoint.*\(epoch 1\) is intact"):
+        trainer.fit(5)
+    saved = load(tmp_path / "checkpoint.pt")
+    assert saved["epoch"] == 1
+    assert all(torch.isfinite(v).all() for v in saved["model"].values())
+    assert len((tmp_path / "metrics.jsonl").read_text().splitlines()) == 1
+
+
+def test_early_stopping(tmp_path, ring_kg):
+    result = train(config(tmp_path, "es", lr=0.0, epochs=10, eval_every=1, patience=2), kg=ring_kg)
+    assert result["summary"]["stopped_early"] and result["summary"]["epochs_trained"] == 3
+    assert result["summary"]["best_epoch"] == 1
