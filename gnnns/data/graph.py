@@ -66,6 +66,7 @@ class KnowledgeGraph:
         self.entity_types = entity_types.long() if entity_types is not None else None
         self.type_names = list(type_names) if type_names is not None else None
         self.name = name
+        self.report: dict | None = None  # what a reader found: duplicates, overlaps, unseen entities
         self._index: TripleIndex | None = None
         self._train_index: TripleIndex | None = None
 

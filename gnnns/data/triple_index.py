@@ -38,6 +38,10 @@ class TripleIndex:
         return self._tail_keys.numel()
 
     def _encode(self, a: Tensor, r: Tensor, b: Tensor) -> Tensor:
+        # Out-of-range ids would alias other triples' keys ((h, R + r, t) == (h + 1, r, t)),
+        # e.g. reciprocal relation ids passed by mistake: refuse them instead.
+        if r.numel() and (int(r.min()) < 0 or int(r.max()) >= self.num_relations):
+            raise ValueError(f"relation ids must lie in [0, {self.num_relations}), got {int(r.min())}..{int(r.max())}")
         return (a * self.num_relations + r) * self.num_entities + b
 
     def to(self, device: torch.device | str) -> TripleIndex:

@@ -57,11 +57,12 @@ class KGCModel(nn.Module):
         """Entity ``[E, De]`` and relation ``[R', Dr]`` embeddings from the encoder."""
         return self.encoder(self.graph)
 
-    def _relation_and_side(self, relation: Tensor, corrupt_head: Tensor) -> tuple[Tensor, Tensor]:
+    def _relation_and_side(self, relation: Tensor, corrupt_head: Tensor) -> tuple[Tensor, Tensor | bool]:
         if not self.reciprocal:
             return relation, corrupt_head
         relation = torch.where(corrupt_head, relation + self.num_relations, relation)
-        return relation, torch.zeros_like(corrupt_head)
+        # A plain False lets the decoder build only the tail query instead of both and a select.
+        return relation, False
 
     def score(self, triples: Tensor) -> Tensor:
         """Scores of triples, shape ``[N, 3] -> [N]``."""

@@ -59,7 +59,11 @@ def build_run_loss(config: RunConfig) -> torch.nn.Module:
 def build_optimizer(config: RunConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
     if config.optimizer not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer {config.optimizer!r}; expected one of {sorted(OPTIMIZERS)}")
-    return OPTIMIZERS[config.optimizer](model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    kwargs = {"lr": config.lr, "weight_decay": config.weight_decay}
+    if config.optimizer == "adam":
+        # One fused pass over the (dense) embedding tables instead of eight: same update rule.
+        kwargs["fused"] = True
+    return OPTIMIZERS[config.optimizer](model.parameters(), **kwargs)
 
 
 def build_trainer(config: RunConfig, kg: KnowledgeGraph, run_dir: Path | None) -> Trainer:
