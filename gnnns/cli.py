@@ -38,15 +38,13 @@ HELP = {
     "device": "cpu, cuda, cuda:1, ...",
     "compile": "fuse scoring kernels with torch.compile (faster after a ~20 s warm-up)",
     "progress": "show progress bars",
-    "output": "run directory for metrics.jsonl, metrics.json and checkpoints",
+    "output": "run directory for metrics.jsonl, metrics.json and checkpoints (default: runs/DATASET-MODEL-TIME)",
 }
 
 
 def _add_train_flags(parser: argparse.ArgumentParser) -> None:
     defaults = RunConfig()
     for name in RunConfig.field_names():
-        if name == "extra":
-            continue
         flag = "--" + name.replace("_", "-")
         default = getattr(defaults, name)
         if isinstance(default, bool):
@@ -74,6 +72,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     from gnnns.training.run import train
 
     config = _config_from_args(args)
+    if config.output is None:
+        dataset = Path(config.dataset).name or "dataset"
+        config.output = str(Path("runs") / f"{dataset}-{config.model}-{time.strftime('%Y%m%d-%H%M%S')}")
     result = train(config, resume=args.resume)
     for split in ("valid", "test"):
         if split in result:

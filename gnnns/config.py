@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -13,30 +13,31 @@ import yaml
 class RunConfig:
     """Every setting of a training run, with the defaults of ``gnnns train``.
 
-    The defaults train RotatE with self-adversarial negative sampling on the embedded synthetic
-    graph, which needs no download and finishes in about a minute on two CPU cores.
+    The defaults train ComplEx by negative sampling (32 uniform negatives per positive, softmax
+    cross-entropy over the positive and its negatives) on the embedded synthetic graph: no
+    download, under a minute on two CPU cores, filtered test MRR about 0.7.
     """
 
     dataset: str = "synthetic"
-    model: str = "rotate"
-    dim: int = 100
+    model: str = "complex"
+    dim: int = 64
     p: int = 1  # TransE norm
     training: str = "negative"  # negative | 1vsall | kvsall
     reciprocal: bool = False
     sampler: str = "uniform"
     filter_negatives: bool = False
-    num_negatives: int = 64
-    loss: str = "nssa"
+    num_negatives: int = 32
+    loss: str = "sce"
     margin: float = 6.0
     adversarial_temperature: float = 1.0
     temperature: float = 1.0
     label_smoothing: float = 0.0
     regularizer_weight: float = 0.0  # N3 (Lacroix et al., 2018)
     optimizer: str = "adam"
-    lr: float = 0.002
+    lr: float = 0.01
     weight_decay: float = 0.0
-    batch_size: int = 512
-    epochs: int = 40
+    batch_size: int = 1024
+    epochs: int = 15
     eval_every: int = 0  # 0: at the end only; -1: never
     eval_batch_size: int = 256
     patience: int = 0  # evaluations without improvement before stopping; 0: never stop early
@@ -44,8 +45,7 @@ class RunConfig:
     device: str = "cpu"
     compile: bool = False
     progress: bool = True
-    output: str | None = None
-    extra: dict = field(default_factory=dict)
+    output: str | None = None  # run directory; gnnns train picks runs/<dataset>-<model>-<time>
 
     @classmethod
     def field_names(cls) -> list[str]:
