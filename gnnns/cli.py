@@ -122,9 +122,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_datasets(args: argparse.Namespace) -> int:
     from gnnns.data import list_datasets
 
-    rows = list_datasets(root=args.root)
-    for row in rows:
-        print("  ".join(f"{k}={v}" for k, v in row.items()))
+    header = f"{'name':<10} {'here':<5} {'entities':>9} {'relations':>9} {'train':>9} {'valid':>7} {'test':>7}  where"
+    print(header)
+    for row in list_datasets(root=args.root):
+        c = row.get("counts") or {}
+        where = row.get("path") or ("generated in code" if row["name"] == "synthetic" else "not found (downloads)")
+        print(
+            f"{row['name']:<10} {'yes' if row['present'] else 'no':<5} {c.get('entities', 0):>9,} "
+            f"{c.get('relations', 0):>9,} {c.get('train', 0):>9,} {c.get('valid', 0):>7,} {c.get('test', 0):>7,}  {where}"
+        )
     return 0
 
 
