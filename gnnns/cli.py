@@ -129,7 +129,8 @@ def cmd_datasets(args: argparse.Namespace) -> int:
         where = row.get("path") or ("generated in code" if row["name"] == "synthetic" else "not found (downloads)")
         print(
             f"{row['name']:<10} {'yes' if row['present'] else 'no':<5} {c.get('entities', 0):>9,} "
-            f"{c.get('relations', 0):>9,} {c.get('train', 0):>9,} {c.get('valid', 0):>7,} {c.get('test', 0):>7,}  {where}"
+            f"{c.get('relations', 0):>9,} {c.get('train', 0):>9,} {c.get('valid', 0):>7,} "
+            f"{c.get('test', 0):>7,}  {where}"
         )
     return 0
 
