@@ -1,0 +1,204 @@
+"""Helpers shared by the benchmark scripts: data, PyKEEN factories, machine info, result tables.
+
+Not part of the gnnns package. Data is read from ``$GNNNS_DATA`` (default ``../shared/datasets``
+relative to the repository root) and never downloaded.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import gzip
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = Path(__file__).resolve().parent / "results"
+DATASET = "fb15k-237"
+SPLITS = ("train", "valid", "test")
+if str(REPO) not in sys.path:  # use this checkout's gnnns even when it is not pip-installed
+    sys.path.insert(1, str(REPO))
+
+
+def data_root() -> Path:
+    """The dataset root: ``$GNNNS_DATA`` or ``<repo>/../shared/datasets``."""
+    return Path(os.environ.get("GNNNS_DATA", REPO.parent / "shared" / "datasets")).resolve()
+
+
+def _open_text(path: Path):
+    return gzip.open(path, "rt", newline=None) if path.suffix == ".gz" else open(path, newline=None)
+
+
+def _find(folder: Path, stem: str) -> Path:
+    for name in (stem, stem + ".gz"):
+        if (folder / name).exists():
+            return folder / name
+    raise FileNotFoundError(f"{stem}[.gz] not in {folder}")
+
+
+def _read_dict(path: Path) -> dict[str, int]:
+    out = {}
+    with _open_text(path) as f:
+        for line in f:
+            line = line.strip()
+            if line:
+                idx, name = line.split("\t")
+                out[name] = int(idx)
+    return out
+
+
+def _read_minimal(folder: Path) -> dict:
+    """Fallback reader (used only while ``gnnns.data.load_dataset`` is missing)."""
+    ent = _read_dict(_find(folder, "entities.dict"))
+    rel = _read_dict(_find(folder, "relations.dict"))
+    splits = {}
+    for split in SPLITS:
+        rows = []
+        with _open_text(_find(folder, f"{split}.txt")) as f:
+            for line in f:
+                parts = line.strip().split("\t")
+                if len(parts) == 3:
+                    rows.append((ent[parts[0]], rel[parts[1]], ent[parts[2]]))
+        splits[split] = torch.tensor(rows, dtype=torch.long).view(-1, 3)
+    names_e = [n for n, _ in sorted(ent.items(), key=lambda kv: kv[1])]
+    names_r = [n for n, _ in sorted(rel.items(), key=lambda kv: kv[1])]
+    return dict(**splits, entity_names=names_e, relation_names=names_r, reader="benchmarks minimal reader")
+
+
+def load_kg(name: str = DATASET) -> dict:
+    """Triples and names as plain tensors/lists, through ``gnnns.data.load_dataset`` when available."""
+    try:
+        from gnnns.data import load_dataset
+    except ImportError:
+        return _read_minimal(data_root() / name)
+    kg = load_dataset(name, root=data_root(), download=False)
+    return dict(
+        train=kg.train,
+        valid=kg.valid,
+        test=kg.test,
+        entity_names=list(kg.entity_names),
+        relation_names=list(kg.relation_names),
+        reader="gnnns.data.load_dataset",
+    )
+
+
+def write_subset_root(
+    kg: dict,
+    folder: Path,
+    train: torch.Tensor | None = None,
+    test: torch.Tensor | None = None,
+    name: str = DATASET,
+) -> Path:
+    """Write a dataset root whose ``name`` has the same id mapping and the given train/test subsets.
+
+    Used to time a prefix of an epoch / a subset of the test set through the gnnns CLI, which reads
+    ``$GNNNS_DATA``. Entity/relation dictionaries are copied, so the id space (and model size) is unchanged.
+    """
+    src = data_root() / name
+    dst = folder / name
+    dst.mkdir(parents=True, exist_ok=True)
+    for f in src.iterdir():
+        if f.name.startswith(("entities.dict", "relations.dict")) or f.name.startswith("README"):
+            shutil.copy(f, dst / f.name)
+    chosen = {"train": train, "valid": None, "test": test}
+    for split in SPLITS:
+        triples = chosen[split] if chosen[split] is not None else kg[split]
+        e, r = kg["entity_names"], kg["relation_names"]
+        with gzip.open(dst / f"{split}.txt.gz", "wt", newline="") as f:
+            for h, rel, t in triples.tolist():
+                f.write(f"{e[h]}\t{r[rel]}\t{e[t]}\r\n")
+    return folder
+
+
+def triples_factory(triples: torch.Tensor, kg: dict):
+    """A PyKEEN TriplesFactory over the gnnns id mapping (all entities/relations, even if unused)."""
+    from pykeen.triples import TriplesFactory
+
+    return TriplesFactory(
+        mapped_triples=triples,
+        entity_to_id={n: i for i, n in enumerate(kg["entity_names"])},
+        relation_to_id={n: i for i, n in enumerate(kg["relation_names"])},
+    )
+
+
+def gnnns_cmd() -> list[str]:
+    """How to call the gnnns CLI: the console script if installed, else ``python -m gnnns.cli``."""
+    exe = shutil.which("gnnns")
+    return [exe] if exe else [sys.executable, "-m", "gnnns.cli"]
+
+
+def machine_info() -> dict:
+    try:
+        load = os.getloadavg()
+    except OSError:
+        load = None
+    cpu = platform.processor()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    info = dict(
+        date=_dt.datetime.now().isoformat(timespec="seconds"),
+        cpu=cpu,
+        cores=os.cpu_count(),
+        torch=torch.__version__,
+        torch_threads=torch.get_num_threads(),
+        python=platform.python_version(),
+        loadavg_at_start=load,
+    )
+    try:
+        import pykeen
+
+        info["pykeen"] = pykeen.get_version()
+    except ImportError:
+        info["pykeen"] = None
+    try:
+        info["gnnns_commit"] = (
+            subprocess.run(
+                ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+            ).stdout.strip()
+            or "uncommitted"
+        )
+    except OSError:
+        info["gnnns_commit"] = None
+    return info
+
+
+def child_env(root: Path | None = None) -> dict:
+    """The environment for child processes, with ``GNNNS_DATA`` set explicitly (``root`` or :func:`data_root`)."""
+    return {**os.environ, "GNNNS_DATA": str(root or data_root())}
+
+
+def run_worker(args: list[str], env: dict | None = None) -> tuple[dict, float]:
+    """Run ``python <script> args`` in a fresh process; return its last stdout JSON line and wall seconds."""
+    import time
+
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, *args], capture_output=True, text=True, env=env or child_env(), cwd=REPO)
+    wall = time.perf_counter() - start
+    if proc.returncode:
+        raise RuntimeError(f"worker {args} failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
+    last = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")][-1]
+    return json.loads(last), wall
+
+
+def save(stem: str, payload: dict, markdown: str) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{stem}.json").write_text(json.dumps(payload, indent=2) + "\n")
+    (RESULTS / f"{stem}.md").write_text(markdown)
+    print(markdown)
+
+
+def fmt(x, digits: int = 1) -> str:
+    if x is None:
+        return "n/a"
+    return f"{x:,.{digits}f}"
