@@ -202,3 +202,21 @@ def fmt(x, digits: int = 1) -> str:
     if x is None:
         return "n/a"
     return f"{x:,.{digits}f}"
+
+
+def machine_line(m: dict) -> str:
+    """The markdown line naming the machine, the versions and the load during a measurement."""
+    return (
+        f"Machine: {m['cpu']}, {m['cores']} cores, torch {m['torch']} ({m['torch_threads']} threads), PyKEEN "
+        f"{m['pykeen']}, Python {m['python']}, gnnns {m['gnnns_commit']}, {m['date']}; load average "
+        f"{_loadavg(m['loadavg_at_start'])} at start, {_loadavg(m['loadavg_at_end'])} at end (the machine is shared)."
+    )
+
+
+def command_lines(sides: dict) -> list[str]:
+    """Markdown lines listing the command each side ran."""
+    return ["Commands:", "", *[f"- {name}: `{s['command']}`" for name, s in sides.items() if "command" in s]]
+
+
+def _loadavg(x) -> str:
+    return "/".join(f"{v:.1f}" for v in x) if x else "n/a"

@@ -39,10 +39,12 @@ from _common import (
     REPO,
     RESULTS,
     child_env,
+    command_lines,
     fmt,
     gnnns_cmd,
     load_kg,
     machine_info,
+    machine_line,
     run_worker,
     save,
     triples_factory,
@@ -370,25 +372,17 @@ def markdown(p: dict) -> str:
     elif c:
         lines += [f"Cross-check failed: {c['error'].strip().splitlines()[-1][:200]}", ""]
     lines += [
-        f"Machine: {m['cpu']}, {m['cores']} cores, torch {m['torch']} ({m['torch_threads']} threads), PyKEEN "
-        f"{m['pykeen']}, Python {m['python']}, gnnns {m['gnnns_commit']}, {m['date']}; load average "
-        f"{_load(m['loadavg_at_start'])} at start, {_load(m['loadavg_at_end'])} at end (the machine is shared).",
+        machine_line(m),
         f"Order: {p['order']} (sequential, each in a fresh process). Model: {p['model']}.",
         "",
-        "Commands:",
-        "",
+        *command_lines(p["sides"]),
     ]
-    lines += [f"- {name}: `{s['command']}`" for name, s in p["sides"].items() if "command" in s]
     lines.append(
         "- PyKEEN worker API: `RankBasedEvaluator(filtered=True).evaluate(model, test, "
         "additional_filter_triples=[train, valid], batch_size=...)`, metric "
         "`both.realistic.inverse_harmonic_mean_rank`."
     )
     return "\n".join(lines) + "\n"
-
-
-def _load(x) -> str:
-    return "/".join(f"{v:.1f}" for v in x) if x else "n/a"
 
 
 if __name__ == "__main__":

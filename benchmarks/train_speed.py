@@ -31,10 +31,12 @@ from _common import (
     REPO,
     RESULTS,
     child_env,
+    command_lines,
     fmt,
     gnnns_cmd,
     load_kg,
     machine_info,
+    machine_line,
     run_worker,
     save,
     triples_factory,
@@ -262,18 +264,12 @@ def markdown(p: dict) -> str:
         lines.append(f"| **gnnns / PyKEEN** | | **{r['in_loop']:.2f}×** | | **{r['process']:.2f}×** | |")
     lines += [
         "",
-        f"Machine: {m['cpu']}, {m['cores']} cores, torch {m['torch']} ({m['torch_threads']} threads), PyKEEN "
-        f"{m['pykeen']}, Python {m['python']}, gnnns {m['gnnns_commit']}, {m['date']}; load average "
-        f"{_load(m['loadavg_at_start'])} at start, {_load(m['loadavg_at_end'])} at end (the machine is shared).",
+        machine_line(m),
         f"Order: {p['order']} (sequential, each in a fresh process; the side run second may see a warmer "
         "page cache and different background load, so swap `--order` to check).",
         "",
-        "Commands:",
-        "",
+        *command_lines(p["sides"]),
     ]
-    for name, s in p["sides"].items():
-        if "command" in s:
-            lines.append(f"- {name}: `{s['command']}`")
     lines.append(
         "- PyKEEN worker API: `RotatE(triples_factory=tf, embedding_dim=200, loss=NSSALoss(margin=9.0, "
         "adversarial_temperature=1.0))`, `SLCWATrainingLoop(..., optimizer=Adam(lr=1e-3), "
@@ -282,10 +278,6 @@ def markdown(p: dict) -> str:
         "entity_to_id=..., relation_to_id=...)` on the gnnns id mapping."
     )
     return "\n".join(lines) + "\n"
-
-
-def _load(x) -> str:
-    return "/".join(f"{v:.1f}" for v in x) if x else "n/a"
 
 
 if __name__ == "__main__":
