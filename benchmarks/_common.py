@@ -154,6 +154,7 @@ def machine_info() -> dict:
         torch_threads=torch.get_num_threads(),
         python=platform.python_version(),
         loadavg_at_start=load,
+        omp_wait_policy=os.environ.get("OMP_WAIT_POLICY", "PASSIVE"),
     )
     try:
         import pykeen
@@ -175,7 +176,9 @@ def machine_info() -> dict:
 
 def child_env(root: Path | None = None) -> dict:
     """The environment for child processes, with ``GNNNS_DATA`` set explicitly (``root`` or :func:`data_root`)."""
-    return {**os.environ, "GNNNS_DATA": str(root or data_root())}
+    # The gnnns CLI waits passively in OpenMP unless told otherwise (spinning threads are much slower on a
+    # shared machine); give both sides the same setting.
+    return {"OMP_WAIT_POLICY": "PASSIVE", **os.environ, "GNNNS_DATA": str(root or data_root())}
 
 
 def run_worker(args: list[str], env: dict | None = None) -> tuple[dict, float]:
@@ -209,7 +212,8 @@ def machine_line(m: dict) -> str:
     return (
         f"Machine: {m['cpu']}, {m['cores']} cores, torch {m['torch']} ({m['torch_threads']} threads), PyKEEN "
         f"{m['pykeen']}, Python {m['python']}, gnnns {m['gnnns_commit']}, {m['date']}; load average "
-        f"{_loadavg(m['loadavg_at_start'])} at start, {_loadavg(m['loadavg_at_end'])} at end (the machine is shared)."
+        f"{_loadavg(m['loadavg_at_start'])} at start, {_loadavg(m['loadavg_at_end'])} at end (the machine is shared); "
+        f"OMP_WAIT_POLICY={m.get('omp_wait_policy', 'unset: PyKEEN spinning, gnnns passive')} for both sides."
     )
 
 
