@@ -86,12 +86,22 @@ class KGCModel(nn.Module):
         _, neg = self.score_batch(positives, entities, corrupt_head)
         return neg
 
-    def score_batch(self, positives: Tensor, entities: Tensor, corrupt_head: Tensor) -> tuple[Tensor, Tensor]:
-        """Scores of positives ``[B]`` and of their negatives ``[B, k]`` with one query per row."""
+    def score_batch(
+        self, positives: Tensor, entities: Tensor, corrupt_head: Tensor, shared: bool = False
+    ) -> tuple[Tensor, Tensor]:
+        """Scores of positives ``[B]`` and of their negatives ``[B, k]`` with one query per row.
+
+        With ``shared=True`` every row of ``entities`` holds the same ``k`` entities (in-batch
+        negatives): they are scored as one product of the ``[B, q]`` queries with ``[k, d]``
+        candidate embeddings, without gathering ``[B, k, d]``.
+        """
         ent, rel_emb = self.embeddings()
         kept = torch.where(corrupt_head, positives[:, 2], positives[:, 0])
         true = torch.where(corrupt_head, positives[:, 0], positives[:, 2])
         relation, side = self._relation_and_side(positives[:, 1], corrupt_head)
+        if shared:
+            query = self.decoder.query(ent[kept], rel_emb[relation], side)
+            return self.decoder.match(query, ent[true]), self.decoder.match_all(query, ent[entities[0]])
         kernel = self._train_kernel
         shape = (tuple(entities.shape), ent.requires_grad)
         if kernel is not _candidate_scores:

@@ -12,12 +12,21 @@ from gnnns.sampling.negatives import Negatives, Scorer
 class NegativeSampler(nn.Module):
     r"""Base class: ``sampler(positives [B, 3], num_negatives, scorer=None) -> Negatives``.
 
-    A subclass chooses which side of each positive is corrupted (:meth:`corrupt_head`, by
-    default a fair coin) and draws the replacement entities (:meth:`draw`). With
-    ``filtered=True`` any negative that is a known training triple is redrawn, all at once, up
-    to ``max_rounds`` times; what is still a known positive after that stays and is counted in
+    :meth:`forward` checks the input, chooses which side of each positive is corrupted
+    (:meth:`corrupt_head`, by default a fair coin) and hands over to :meth:`sample`, which a
+    subclass overrides when it needs more than independent draws (scores, caches, weights);
+    simple samplers only implement :meth:`draw`. Wrappers (:class:`~gnnns.sampling.Filtered`,
+    :class:`~gnnns.sampling.Mixture`, :class:`~gnnns.sampling.Curriculum`) call :meth:`sample`
+    of the samplers they wrap with the sides they chose.
+
+    With ``filtered=True`` any negative that is a known training triple is redrawn, all at once,
+    up to ``max_rounds`` times; what is still a known positive after that stays and is counted in
     :attr:`stats` (``"false_negatives_left"``). Only training triples are used: valid/test
     triples are what evaluation measures, so a sampler must not see them.
+
+    :attr:`stats` holds counters summed over the current epoch (for example how often a sampler
+    fell back to uniform draws); :meth:`epoch_stats` returns them as rates and starts afresh.
+    :meth:`set_progress` tells the sampler how far training is (a curriculum reads it).
 
     Args:
         kg (KnowledgeGraph): the training graph.
@@ -31,6 +40,7 @@ class NegativeSampler(nn.Module):
         self.filtered = bool(filtered)
         self.max_rounds = int(max_rounds)
         self.index = kg.train_index() if filtered else None
+        self.progress = 0.0
         self.stats: dict[str, float] = {}
 
     def forward(self, positives: Tensor, num_negatives: int, scorer: Scorer | None = None) -> Negatives:
@@ -43,11 +53,19 @@ class NegativeSampler(nn.Module):
                 unused by score-blind samplers.
 
         Returns:
-            Negatives: ``entities [B, k]``, ``corrupt_head [B]``.
+            Negatives: ``entities [B, k]``, ``corrupt_head [B]``, optional ``weight [B, k]``.
         """
         if positives.dim() != 2 or positives.size(1) != 3:
             raise ValueError(f"positives must have shape [B, 3], got {list(positives.shape)}")
+        if int(num_negatives) < 1:
+            raise ValueError(f"num_negatives must be at least 1, got {num_negatives}")
         corrupt_head = self.corrupt_head(positives)
+        return self.sample(positives, int(num_negatives), corrupt_head, scorer)
+
+    def sample(
+        self, positives: Tensor, num_negatives: int, corrupt_head: Tensor, scorer: Scorer | None = None
+    ) -> Negatives:
+        """Negatives for given sides: ``positives [B, 3]``, ``corrupt_head [B]`` -> ``entities [B, k]``."""
         entities = self.draw(positives, num_negatives, corrupt_head)
         if self.filtered:
             entities = self.redraw_known(positives, entities, corrupt_head)
@@ -70,5 +88,19 @@ class NegativeSampler(nn.Module):
             fresh = self.draw(positives, entities.size(1), corrupt_head)
             entities = torch.where(known, fresh, entities)
             known = self.index.contains_corrupted(positives, entities, corrupt_head)
-        self.stats["false_negatives_left"] = float(known.sum())
+        self.count(false_negatives_left=known.sum())
         return entities
+
+    def set_progress(self, fraction: float) -> None:
+        """Training progress in ``[0, 1]`` (epochs done / epochs planned), set by the trainer."""
+        self.progress = min(max(float(fraction), 0.0), 1.0)
+
+    def count(self, **values: float | Tensor) -> None:
+        """Add to this epoch's counters in :attr:`stats`."""
+        for key, value in values.items():
+            self.stats[key] = self.stats.get(key, 0.0) + float(value)
+
+    def epoch_stats(self) -> dict[str, float]:
+        """This epoch's counters (a subclass may turn them into rates), then reset them."""
+        stats, self.stats = dict(self.stats), {}
+        return stats

@@ -107,7 +107,9 @@ class Trainer:
     def _negative_sampling_loss(self, positives: Tensor) -> Tensor:
         positives = positives.to(self.device, non_blocking=True)
         negatives = self.sampler(positives, self.num_negatives, scorer=self.model.score_candidates)
-        pos, neg = self.model.score_batch(positives, negatives.entities, negatives.corrupt_head)
+        pos, neg = self.model.score_batch(
+            positives, negatives.entities, negatives.corrupt_head, shared=negatives.shared
+        )
         loss = self.loss(pos, neg, negatives.weight)
         if self.regularizer_weight > 0:
             loss = loss + self.regularizer_weight * self._n3(positives)
