@@ -18,8 +18,14 @@ HELP = {
     "p": "norm of TransE (1 or 2)",
     "training": "negative (negative sampling), 1vsall or kvsall (1-N scoring, reciprocal relations)",
     "reciprocal": "answer head queries through inverse relations",
-    "sampler": "negative sampler: uniform, bernoulli",
-    "filter_negatives": "redraw negatives that are known training triples",
+    "sampler": (
+        "negative sampler: uniform, bernoulli, khop, typed, inbatch, dynamic, nscaching, adversarial, "
+        "mixture, curriculum"
+    ),
+    "sampler_options": "a sampler setting KEY=VALUE (YAML value), repeatable: --sampler-option k=3",
+    "filter_negatives": "resample negatives that are known training triples (the Filtered wrapper)",
+    "diagnostics_every": "measure the negatives (hardness, false negatives, diversity) every N batches; 0: never",
+    "hardness_queries": "queries per measured batch scored against all entities for hardness",
     "num_negatives": "negatives per positive",
     "loss": "margin, nssa (sigmoid margin; self-adversarial when --adversarial-temperature > 0), infonce, sce, bce",
     "margin": "margin of the margin and nssa losses (also RotatE's init range)",
@@ -48,7 +54,16 @@ def _add_train_flags(parser: argparse.ArgumentParser) -> None:
     for name in RunConfig.field_names():
         flag = "--" + name.replace("_", "-")
         default = getattr(defaults, name)
-        if isinstance(default, bool):
+        if isinstance(default, dict):
+            parser.add_argument(
+                "--" + name.replace("_", "-").removesuffix("s"),
+                dest=name,
+                action="append",
+                default=None,
+                metavar="KEY=VALUE",
+                help=HELP[name],
+            )
+        elif isinstance(default, bool):
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=HELP[name])
         else:
             kind = str if default is None else type(default)
@@ -64,9 +79,25 @@ def _config_from_args(args: argparse.Namespace) -> RunConfig:
         values = {**saved, **values}
     for name in RunConfig.field_names():
         given = getattr(args, name, None)
-        if given is not None:
-            values[name] = given
+        if given is None:
+            continue
+        if isinstance(getattr(RunConfig(), name), dict):
+            given = {**values.get(name, {}), **_key_values(given, "--" + name.replace("_", "-").removesuffix("s"))}
+        values[name] = given
     return RunConfig.from_dict(values, source=args.config or "command line")
+
+
+def _key_values(items: list[str], flag: str) -> dict:
+    """``["k=2", "mode=top"]`` -> ``{"k": 2, "mode": "top"}`` (values read as YAML scalars)."""
+    import yaml
+
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"{flag} {item!r}: expected KEY=VALUE")
+        out[key.strip().replace("-", "_")] = yaml.safe_load(value) if value.strip() else None
+    return out
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -86,6 +117,13 @@ def cmd_train(args: argparse.Namespace) -> int:
             )
     if config.output:
         print(f"run directory: {config.output}")
+    return 0
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from gnnns.plots import plot_runs
+
+    print(f"wrote {plot_runs(args.run_dirs, args.output)}")
     return 0
 
 
@@ -152,6 +190,11 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--compile", action="store_true", help="fuse the scoring kernel with torch.compile")
     ev.add_argument("--no-progress", action="store_true")
     ev.set_defaults(func=cmd_evaluate)
+
+    plot = sub.add_parser("plot", help="draw a run's curves and negative diagnostics as a PNG")
+    plot.add_argument("run_dirs", nargs="+", help="run directories (several: one line each)")
+    plot.add_argument("--output", default=None, help="PNG path (default: RUN_DIR/metrics.png)")
+    plot.set_defaults(func=cmd_plot)
 
     ds = sub.add_parser("datasets", help="list known datasets and where they are")
     ds.add_argument("--root", default=None, help="dataset root (default: $GNNNS_DATA, then the cache)")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -25,6 +25,7 @@ class RunConfig:
     training: str = "negative"  # negative | 1vsall | kvsall
     reciprocal: bool = False
     sampler: str = "uniform"
+    sampler_options: dict = field(default_factory=dict)  # keyword arguments of the sampler
     filter_negatives: bool = False
     num_negatives: int = 32
     loss: str = "sce"
@@ -38,6 +39,8 @@ class RunConfig:
     weight_decay: float = 0.0
     batch_size: int = 1024
     epochs: int = 15
+    diagnostics_every: int = 10  # measure the negatives every N batches; 0: never
+    hardness_queries: int = 64  # queries per measured batch scored against all entities
     eval_every: int = 0  # 0: at the end only; -1: never
     eval_batch_size: int = 256
     patience: int = 0  # evaluations without improvement before stopping; 0: never stop early
@@ -46,6 +49,10 @@ class RunConfig:
     compile: bool = False
     progress: bool = True
     output: str | None = None  # run directory; gnnns train picks runs/<dataset>-<model>-<time>
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.sampler_options, dict):
+            raise ValueError(f"sampler_options must be a mapping of setting: value, got {self.sampler_options!r}")
 
     @classmethod
     def field_names(cls) -> list[str]:

@@ -17,6 +17,7 @@ from gnnns.loaders import OneToNLoader, TripleLoader
 from gnnns.losses import build_loss
 from gnnns.models import KGCModel, build_model
 from gnnns.sampling import build_sampler
+from gnnns.sampling.diagnostics import NegativeDiagnostics
 from gnnns.training.trainer import LAST, Trainer
 
 OPTIMIZERS = {"adam": torch.optim.Adam, "adagrad": torch.optim.Adagrad, "sgd": torch.optim.SGD}
@@ -70,12 +71,15 @@ def build_trainer(config: RunConfig, kg: KnowledgeGraph, run_dir: Path | None) -
     if config.training not in ("negative", *ONE_TO_N):
         raise ValueError(f"unknown training {config.training!r}; expected 'negative', '1vsall' or 'kvsall'")
     model = build_run_model(config, kg)
-    sampler = None
+    sampler = diagnostics = None
     if config.training in ONE_TO_N:
         loader = OneToNLoader(kg.train, kg.num_entities, kg.num_relations, config.batch_size, mode=config.training)
     else:
         loader = TripleLoader(kg.train, config.batch_size)
-        sampler = build_sampler(config.sampler, kg, filtered=config.filter_negatives).to(config.device)
+        sampler = build_sampler(config.sampler, kg, filtered=config.filter_negatives, **config.sampler_options)
+        sampler = sampler.to(config.device)
+        if config.diagnostics_every > 0:
+            diagnostics = NegativeDiagnostics(kg, config.diagnostics_every, config.hardness_queries)
     return Trainer(
         model,
         kg,
@@ -91,6 +95,7 @@ def build_trainer(config: RunConfig, kg: KnowledgeGraph, run_dir: Path | None) -
         eval_batch_size=config.eval_batch_size,
         progress=config.progress,
         extra_state={"config": config.to_dict()},
+        diagnostics=diagnostics,
     )
 
 

@@ -16,6 +16,7 @@ from gnnns.evaluation import evaluate
 from gnnns.loaders import OneToNLoader, TripleLoader
 from gnnns.models import KGCModel
 from gnnns.sampling import NegativeSampler
+from gnnns.sampling.diagnostics import NegativeDiagnostics
 from gnnns.training import checkpoint
 
 LAST = "checkpoint.pt"
@@ -55,6 +56,9 @@ class Trainer:
         eval_batch_size (int): queries per evaluation batch.
         progress (bool): progress bars.
         extra_state (dict, optional): saved in every checkpoint (e.g. the run's config).
+        diagnostics (NegativeDiagnostics, optional): measures the sampler's negatives (hardness,
+            false-negative rate, diversity, cost); its per-epoch means go to ``metrics.jsonl``
+            under ``"negatives"``.
     """
 
     def __init__(
@@ -73,6 +77,7 @@ class Trainer:
         eval_batch_size: int = 256,
         progress: bool = True,
         extra_state: dict | None = None,
+        diagnostics: NegativeDiagnostics | None = None,
     ):
         if isinstance(loader, TripleLoader) and sampler is None:
             raise ValueError("negative-sampling training needs a sampler")
@@ -83,6 +88,8 @@ class Trainer:
         self.regularizer_weight = float(regularizer_weight)
         self.eval_batch_size, self.progress = int(eval_batch_size), progress
         self.extra_state = extra_state or {}
+        self.diagnostics = diagnostics if sampler is not None else None
+        self._sample_seconds = self._diagnostic_seconds = 0.0
         self.device = next(model.parameters()).device
         self.epoch = 0
         self.best = {"mrr": -math.inf, "epoch": 0}
@@ -93,6 +100,8 @@ class Trainer:
     # -- one step ------------------------------------------------------------------------
     def step(self, batch) -> Tensor:
         """One optimisation step on a batch; returns the loss (detached)."""
+        start = time.perf_counter()
+        self._sample_seconds = self._diagnostic_seconds = 0.0
         if isinstance(self.loader, OneToNLoader):
             loss = self._one_to_n_loss(*batch)
         else:
@@ -102,11 +111,20 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
+        if self.diagnostics is not None and self.sampler is not None:
+            step_seconds = time.perf_counter() - start - self._diagnostic_seconds
+            self.diagnostics.add_time(self._sample_seconds, step_seconds)
         return loss.detach()
 
     def _negative_sampling_loss(self, positives: Tensor) -> Tensor:
         positives = positives.to(self.device, non_blocking=True)
+        start = time.perf_counter()
         negatives = self.sampler(positives, self.num_negatives, scorer=self.model.score_candidates)
+        self._sample_seconds = time.perf_counter() - start
+        if self.diagnostics is not None and self.diagnostics.due():
+            start = time.perf_counter()
+            self.diagnostics.observe(positives, negatives, self.model.score_all)
+            self._diagnostic_seconds = time.perf_counter() - start
         pos, neg = self.model.score_batch(
             positives, negatives.entities, negatives.corrupt_head, shared=negatives.shared
         )
@@ -158,7 +176,10 @@ class Trainer:
         start = time.perf_counter()
         total, rows, steps = torch.zeros((), dtype=torch.float64), 0, 0
         bar = tqdm(self.loader, desc=f"epoch {epoch}/{epochs}", leave=False, disable=not self.progress)
+        steps_per_epoch = max(len(self.loader), 1)
         for batch in bar:
+            if self.sampler is not None:
+                self.sampler.set_progress((epoch - 1 + steps / steps_per_epoch) / max(epochs, 1))
             loss = self.step(batch)
             size = len(batch[0]) if isinstance(batch, tuple) else len(batch)
             if not bool(torch.isfinite(loss)):
@@ -176,11 +197,15 @@ class Trainer:
             "train_seconds": seconds,
             "triples_per_second": rows / seconds if seconds > 0 else 0.0,
         }
-        if self.sampler is not None and self.sampler.stats:
-            record["sampler"] = dict(self.sampler.stats)
+        if self.sampler is not None:
+            stats = self.sampler.epoch_stats()
+            if stats:
+                record["sampler"] = stats
+        if self.diagnostics is not None:
+            record["negatives"] = self.diagnostics.summary()
         print(
             f"epoch {epoch:>3}/{epochs}  loss {record['loss']:.4f}  "
-            f"{record['triples_per_second']:,.0f} triples/s  {seconds:.1f}s",
+            f"{record['triples_per_second']:,.0f} triples/s  {seconds:.1f}s{_describe(record.get('negatives'))}",
             flush=True,
         )
         return record
@@ -268,6 +293,16 @@ class Trainer:
             return False
         self.model.load_state_dict(checkpoint.load(self.run_dir / BEST, map_location=self.device)["model"])
         return True
+
+
+def _describe(negatives: dict | None) -> str:
+    """A short account of the epoch's negatives for the progress line."""
+    if not negatives or "hardness" not in negatives:
+        return ""
+    return (
+        f"  negatives: hardness {negatives['hardness']:.2f}, false {100 * negatives['false_negative_rate']:.2f}%, "
+        f"distinct {negatives['distinct_share']:.2f}, sampling {100 * negatives.get('sample_share', 0):.0f}% of a step"
+    )
 
 
 def _n3_norm(head: Tensor, rel: Tensor, tail: Tensor | None) -> Tensor:

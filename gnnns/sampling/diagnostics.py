@@ -1,0 +1,149 @@
+"""How good are the negatives? Hardness, false-negative rate, diversity and cost, per epoch."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+
+from gnnns.data import KnowledgeGraph
+from gnnns.sampling.negatives import Negatives, kept_and_true
+
+AllScorer = Callable[[Tensor, Tensor, Tensor], Tensor]
+"""``score_all(kept [Q], relation [Q], predict_head [Q]) -> scores [Q, E]`` of every entity."""
+
+
+def hardness(all_scores: Tensor, entities: Tensor) -> Tensor:
+    r"""Percentile of each negative's score among the scores of all entities for its query.
+
+    For a query with entity scores :math:`s_1..s_E` and a negative :math:`e`,
+
+    .. math::
+        \operatorname{hardness}(e) = \frac{|\{i : s_i < s_e\}| + \tfrac12 (|\{i : s_i = s_e\}| - 1)}{E - 1}
+
+    so the lowest-scoring entity has hardness 0, the highest 1 (ties count half), and a
+    negative drawn uniformly at random has expected hardness :math:`1/2`.
+
+    Args:
+        all_scores (Tensor): scores of every entity for each query, shape ``[Q, E]``.
+        entities (Tensor): negatives of each query, shape ``[Q, k]``.
+
+    Returns:
+        Tensor of shape ``[Q, k]`` with values in ``[0, 1]``.
+    """
+    num_entities = all_scores.size(1)
+    if num_entities < 2:
+        return torch.full(entities.shape, 0.5, device=entities.device)
+    ordered = all_scores.sort(dim=1).values
+    neg = all_scores.gather(1, entities)
+    below = torch.searchsorted(ordered, neg, side="left")
+    not_above = torch.searchsorted(ordered, neg, side="right")
+    return (below + (not_above - below - 1) / 2).double().div(num_entities - 1).float()
+
+
+def entropy_of(entities: Tensor) -> float:
+    r"""Shannon entropy (nats) of the empirical distribution of the given ids,
+    :math:`-\sum_e p_e \log p_e`."""
+    _, counts = torch.unique(entities, return_counts=True)
+    p = counts.double() / counts.sum()
+    return float(-(p * p.log()).sum())
+
+
+class NegativeDiagnostics:
+    r"""Per-epoch measurements of a sampler's negatives, for any sampler.
+
+    Every ``every``-th batch (and always the first of an epoch) it measures, on the negatives
+    the sampler returned (negatives of weight 0 do not count):
+
+    * ``hardness``: mean percentile of a negative's score among all entities for its query
+      (:func:`hardness`; 0.5 for uniform negatives, near 1 for the hardest), on up to
+      ``hardness_queries`` positives of the batch, scored by ``score_all``;
+    * ``false_negative_rate``: share of negatives that are true triples of the valid or test
+      split. Only this evaluator looks at held-out triples; nothing of it reaches the sampler.
+      ``known_positive_rate`` is the share that are training triples (what filtering removes);
+    * ``distinct_share``: distinct negative entities / negatives in the batch, and ``entropy``
+      (nats) of the batch's negative entities with ``normalized_entropy`` = entropy /
+      :math:`\log \min(n, E)`, 1 when every negative is a different entity;
+    * and on every batch the cost: ``sample_ms`` per batch and ``sample_share`` of step time
+      (fed in by the trainer through :meth:`add_time`).
+
+    Args:
+        kg (KnowledgeGraph): the graph with its valid and test splits.
+        every (int): measure every this many batches. (default: 10)
+        hardness_queries (int): positives per measured batch whose queries are scored against
+            all entities. (default: 64)
+    """
+
+    def __init__(self, kg: KnowledgeGraph, every: int = 10, hardness_queries: int = 64):
+        if every < 1:
+            raise ValueError(f"NegativeDiagnostics: every must be >= 1, got {every}")
+        self.num_entities = kg.num_entities
+        self.every = int(every)
+        self.hardness_queries = int(hardness_queries)
+        self.train_index = kg.train_index()
+        self.full_index = kg.index()
+        self.reset()
+
+    def reset(self) -> None:
+        self.batches = 0
+        self.sums: dict[str, float] = {}
+        self.counts: dict[str, float] = {}
+
+    def due(self) -> bool:
+        """Whether the current batch is one to measure."""
+        return self.batches % self.every == 0
+
+    def _add(self, key: str, total: float, count: float) -> None:
+        self.sums[key] = self.sums.get(key, 0.0) + total
+        self.counts[key] = self.counts.get(key, 0.0) + count
+
+    def add_time(self, sample_seconds: float, step_seconds: float) -> None:
+        """Record one batch's sampling time and whole step time; advances the batch counter."""
+        self._add("sample_ms", 1000.0 * sample_seconds, 1)
+        self._add("step_ms", 1000.0 * step_seconds, 1)
+        self.batches += 1
+
+    @torch.no_grad()
+    def observe(self, positives: Tensor, negatives: Negatives, score_all: AllScorer | None = None) -> None:
+        """Measure one batch's negatives (call it when :meth:`due`)."""
+        entities = negatives.entities
+        valid = torch.ones_like(entities, dtype=torch.bool)
+        if negatives.weight is not None:
+            valid = negatives.weight > 0
+        n = float(valid.sum())
+        if n == 0:
+            return
+        in_train = self.train_index.contains_corrupted(positives, entities, negatives.corrupt_head)
+        in_any = self.full_index.contains_corrupted(positives, entities, negatives.corrupt_head)
+        self._add("false_negative_rate", float((in_any & ~in_train & valid).sum()), n)
+        self._add("known_positive_rate", float((in_train & valid).sum()), n)
+        drawn = entities[valid]
+        self._add("distinct_share", float(torch.unique(drawn).numel()), n)
+        entropy = entropy_of(drawn)
+        self._add("entropy", entropy, 1)
+        self._add("normalized_entropy", entropy / max(math.log(min(n, self.num_entities)), 1e-12), 1)
+        if score_all is not None and self.hardness_queries > 0:
+            self._observe_hardness(positives, negatives, valid, score_all)
+
+    def _observe_hardness(self, positives: Tensor, negatives: Negatives, valid: Tensor, score_all: AllScorer) -> None:
+        q = min(self.hardness_queries, positives.size(0))
+        kept, _ = kept_and_true(positives[:q], negatives.corrupt_head[:q])
+        # Bound the [Q, E] score matrix to ~16M entries at a time, whatever the graph size.
+        chunk = max(1, (1 << 24) // max(self.num_entities, 1))
+        for start in range(0, q, chunk):
+            rows = slice(start, min(start + chunk, q))
+            scores = score_all(kept[rows], positives[rows, 1], negatives.corrupt_head[rows])
+            values = hardness(scores.float(), negatives.entities[rows])
+            mask = valid[rows]
+            self._add("hardness", float(values[mask].double().sum()), float(mask.sum()))
+
+    def summary(self) -> dict[str, float]:
+        """Means over the epoch, then start afresh."""
+        out = {key: self.sums[key] / self.counts[key] for key in self.sums if self.counts[key] > 0}
+        if "sample_ms" in out and out.get("step_ms", 0) > 0:
+            out["sample_share"] = out["sample_ms"] / out["step_ms"]
+        out["batches"] = self.batches
+        self.reset()
+        return out

@@ -1,0 +1,90 @@
+import math
+
+import pytest
+import torch
+
+from gnnns.data import KnowledgeGraph
+from gnnns.sampling import Negatives
+from gnnns.sampling.diagnostics import NegativeDiagnostics, entropy_of, hardness
+
+
+def test_hardness_is_the_percentile_among_all_entities():
+    scores = torch.tensor([[1.0, 2.0, 3.0, 4.0, 5.0], [5.0, 4.0, 3.0, 2.0, 1.0]])
+    entities = torch.tensor([[0, 4, 2], [0, 4, 1]])
+    expected = torch.tensor([[0.0, 1.0, 0.5], [1.0, 0.0, 0.75]])
+    assert torch.allclose(hardness(scores, entities), expected)
+
+
+def test_hardness_counts_ties_half():
+    # Entity 0 ties with entity 1 and is below entity 2: (0 below + 1 tie / 2) / (3 - 1).
+    assert hardness(torch.tensor([[1.0, 1.0, 2.0]]), torch.tensor([[0]])).item() == pytest.approx(0.25)
+
+
+def test_uniform_negatives_have_hardness_one_half():
+    gen = torch.Generator().manual_seed(0)
+    scores = torch.randn(200, 500, generator=gen)
+    entities = torch.randint(500, (200, 50), generator=gen)
+    assert hardness(scores, entities).mean().item() == pytest.approx(0.5, abs=0.01)
+
+
+def test_entropy_of_a_known_distribution():
+    p = torch.tensor([0.5, 0.25, 0.25])
+    assert entropy_of(torch.tensor([0, 0, 1, 2])) == pytest.approx(float(-(p * p.log()).sum()))
+
+
+@pytest.fixture
+def tiny_kg() -> KnowledgeGraph:
+    train = torch.tensor([[0, 0, 1], [1, 0, 2]])
+    valid = torch.tensor([[0, 0, 3]])
+    test = torch.tensor([[2, 0, 0]])
+    return KnowledgeGraph(train, valid, test, num_entities=6, num_relations=1)
+
+
+def test_false_negative_and_known_positive_rates(tiny_kg):
+    diagnostics = NegativeDiagnostics(tiny_kg, every=1)
+    positives = torch.tensor([[0, 0, 1], [1, 0, 2]])
+    # Row 0 replaces the tail of (0, 0, 1): 3 makes a valid triple, 1 the training triple itself,
+    # 4 and 5 nothing. Row 1 replaces the head of (1, 0, 2): 1 is the training triple, 0 nothing.
+    negatives = Negatives(torch.tensor([[3, 1, 4, 5], [1, 0, 0, 0]]), torch.tensor([False, True]))
+    diagnostics.observe(positives, negatives)
+    summary = diagnostics.summary()
+    assert summary["false_negative_rate"] == pytest.approx(1 / 8)
+    assert summary["known_positive_rate"] == pytest.approx(2 / 8)
+    assert summary["distinct_share"] == pytest.approx(5 / 8)
+    counts = torch.tensor([3.0, 2.0, 1.0, 1.0, 1.0])  # entity 0 three times, 1 twice, 3, 4, 5 once
+    p = counts / counts.sum()
+    assert summary["entropy"] == pytest.approx(float(-(p * p.log()).sum()))
+    assert summary["normalized_entropy"] == pytest.approx(summary["entropy"] / math.log(6))
+
+
+def test_negatives_of_weight_zero_do_not_count(tiny_kg):
+    diagnostics = NegativeDiagnostics(tiny_kg, every=1)
+    positives = torch.tensor([[0, 0, 1]])
+    weight = torch.tensor([[0.0, 0.5, 0.5]])
+    diagnostics.observe(positives, Negatives(torch.tensor([[3, 4, 5]]), torch.tensor([False]), weight))
+    summary = diagnostics.summary()
+    assert summary["false_negative_rate"] == 0.0
+    assert summary["distinct_share"] == 1.0
+
+
+def test_hardness_through_a_scorer_and_cost(tiny_kg):
+    diagnostics = NegativeDiagnostics(tiny_kg, every=2, hardness_queries=1)
+    table = torch.tensor([0.0, 1.0, 2.0, 3.0, 4.0, 5.0])
+
+    def score_all(kept, relation, predict_head):
+        return table.expand(len(kept), -1)
+
+    positives = torch.tensor([[0, 0, 1], [1, 0, 2]])
+    negatives = Negatives(torch.tensor([[5, 4], [0, 0]]), torch.tensor([False, False]))
+    assert diagnostics.due()
+    diagnostics.observe(positives, negatives, score_all)
+    diagnostics.add_time(0.001, 0.004)
+    assert not diagnostics.due()  # every=2: the second batch is not measured
+    diagnostics.add_time(0.003, 0.004)
+    summary = diagnostics.summary()
+    # Only the first positive is scored (hardness_queries=1): entities 5 and 4 of 0..5 -> 1.0 and 0.8.
+    assert summary["hardness"] == pytest.approx(0.9)
+    assert summary["sample_ms"] == pytest.approx(2.0)
+    assert summary["sample_share"] == pytest.approx(0.5)
+    assert summary["batches"] == 2
+    assert diagnostics.summary() == {"batches": 0}

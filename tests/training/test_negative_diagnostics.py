@@ -1,0 +1,77 @@
+import json
+
+import pytest
+
+from gnnns.cli import main
+from gnnns.config import RunConfig
+from gnnns.plots import plot_runs, read_metrics
+from gnnns.training.run import train
+
+
+def run_config(tmp_path, name, **kw):
+    base = dict(
+        dataset="ring",
+        model="distmult",
+        dim=16,
+        num_negatives=8,
+        batch_size=32,
+        epochs=3,
+        lr=0.05,
+        eval_every=1,
+        progress=False,
+        diagnostics_every=1,
+        output=str(tmp_path / name),
+    )
+    base.update(kw)
+    return RunConfig(**base)
+
+
+def test_every_epoch_logs_the_negatives(tmp_path, ring_kg):
+    train(run_config(tmp_path, "run"), kg=ring_kg)
+    records = read_metrics(tmp_path / "run")
+    assert [r["epoch"] for r in records] == [1, 2, 3]
+    for record in records:
+        negatives = record["negatives"]
+        # 150 training triples in batches of 32: 5 batches, each measured (diagnostics_every=1).
+        assert negatives["batches"] == 5
+        assert 0.0 <= negatives["false_negative_rate"] <= 0.05
+        # About one uniform corruption in 60 hits a training triple of the ring (one answer of 60).
+        assert 0.0 < negatives["known_positive_rate"] < 0.1
+        assert 0.0 < negatives["distinct_share"] <= 1.0
+        assert 0.0 < negatives["sample_share"] < 1.0
+    # Uniform negatives: their mean percentile among all entities is about one half, whatever the model.
+    hardness = [r["negatives"]["hardness"] for r in records]
+    assert sum(hardness) / len(hardness) == pytest.approx(0.5, abs=0.08)
+
+
+def test_plot_draws_a_png_for_one_or_several_runs(tmp_path, ring_kg):
+    train(run_config(tmp_path, "a", epochs=2), kg=ring_kg)
+    train(run_config(tmp_path, "b", epochs=2, seed=1), kg=ring_kg)
+    png = plot_runs([tmp_path / "a"])
+    assert png == tmp_path / "a" / "metrics.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert main(["plot", str(tmp_path / "a"), str(tmp_path / "b"), "--output", str(tmp_path / "both.png")]) == 0
+    assert (tmp_path / "both.png").stat().st_size > 1000
+
+
+def test_plot_names_the_bad_line(tmp_path):
+    (tmp_path / "metrics.jsonl").write_text(json.dumps({"epoch": 1, "loss": 1.0}) + "\n{oops\n")
+    with pytest.raises(ValueError, match=r"metrics.jsonl:2"):
+        read_metrics(tmp_path)
+    with pytest.raises(FileNotFoundError, match="gnnns run directory"):
+        read_metrics(tmp_path / "missing")
+
+
+def test_sampler_options_from_the_command_line(tmp_path, capsys):
+    from gnnns.cli import _config_from_args, build_parser
+
+    cfg = tmp_path / "run.yaml"
+    cfg.write_text("sampler: khop\nsampler_options:\n  k: 3\n  rounds: 2\n")
+    args = build_parser().parse_args(
+        ["train", "--config", str(cfg), "--sampler-option", "k=1", "--sampler-option", "mode=top"]
+    )
+    config = _config_from_args(args)
+    assert config.sampler_options == {"k": 1, "rounds": 2, "mode": "top"}
+    bad = build_parser().parse_args(["train", "--sampler-option", "k"])
+    with pytest.raises(ValueError, match="KEY=VALUE"):
+        _config_from_args(bad)
