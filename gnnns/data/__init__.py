@@ -1,6 +1,7 @@
 """Knowledge graphs and the datasets they come from: readers, a registry of benchmarks, a toy world."""
 
 from gnnns.data.graph import KnowledgeGraph
+from gnnns.data.large_synthetic import wikikg2_like
 from gnnns.data.readers import DataFormatError, DuplicateTriplesWarning, read_folder, split_report
 from gnnns.data.registry import (
     DATASETS,
@@ -33,4 +34,5 @@ __all__ = [
     "resolve_root",
     "split_report",
     "synthetic_kg",
+    "wikikg2_like",
 ]
