@@ -25,6 +25,8 @@ HELP = {
     "sampler_options": "a sampler setting KEY=VALUE (YAML value), repeatable: --sampler-option k=3",
     "filter_negatives": "resample negatives that are known training triples (the Filtered wrapper)",
     "diagnostics_every": "measure the negatives (hardness, false negatives, diversity) every N batches; 0: never",
+    "time_budget": "stop training after this many seconds of training steps (0: no budget)",
+    "budget_clock": "clock of --time-budget: wall, or cpu (this process's CPU time)",
     "hardness_queries": "queries per measured batch scored against all entities for hardness",
     "num_negatives": "negatives per positive",
     "loss": "margin, nssa (sigmoid margin; self-adversarial when --adversarial-temperature > 0), infonce, sce, bce",

@@ -41,6 +41,8 @@ class RunConfig:
     epochs: int = 15
     diagnostics_every: int = 10  # measure the negatives every N batches; 0: never
     hardness_queries: int = 64  # queries per measured batch scored against all entities
+    time_budget: float = 0.0  # seconds of training steps, then stop; 0: no budget
+    budget_clock: str = "wall"  # wall | cpu
     eval_every: int = 0  # 0: at the end only; -1: never
     eval_batch_size: int = 256
     patience: int = 0  # evaluations without improvement before stopping; 0: never stop early

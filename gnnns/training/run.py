@@ -96,6 +96,8 @@ def build_trainer(config: RunConfig, kg: KnowledgeGraph, run_dir: Path | None) -
         progress=config.progress,
         extra_state={"config": config.to_dict()},
         diagnostics=diagnostics,
+        time_budget=config.time_budget,
+        budget_clock=config.budget_clock,
     )
 
 

@@ -23,6 +23,9 @@ LAST = "checkpoint.pt"
 BEST = "best.pt"
 
 
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
+
+
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite."""
 
@@ -56,6 +59,10 @@ class Trainer:
         eval_batch_size (int): queries per evaluation batch.
         progress (bool): progress bars.
         extra_state (dict, optional): saved in every checkpoint (e.g. the run's config).
+        time_budget (float): stop training once this many seconds of training steps have been
+            spent (counted across resumes; evaluation excluded); 0: no budget. (default: 0)
+        budget_clock (str): ``"wall"`` (elapsed time) or ``"cpu"`` (this process's CPU time,
+            which other jobs on a shared machine do not inflate). (default: ``"wall"``)
         diagnostics (NegativeDiagnostics, optional): measures the sampler's negatives (hardness,
             false-negative rate, diversity, cost); its per-epoch means go to ``metrics.jsonl``
             under ``"negatives"``.
@@ -78,7 +85,11 @@ class Trainer:
         progress: bool = True,
         extra_state: dict | None = None,
         diagnostics: NegativeDiagnostics | None = None,
+        time_budget: float = 0.0,
+        budget_clock: str = "wall",
     ):
+        if budget_clock not in CLOCKS:
+            raise ValueError(f"budget_clock must be one of {sorted(CLOCKS)}, got {budget_clock!r}")
         if isinstance(loader, TripleLoader) and sampler is None:
             raise ValueError("negative-sampling training needs a sampler")
         self.model, self.kg, self.loss, self.optimizer = model, kg, loss, optimizer
@@ -94,6 +105,8 @@ class Trainer:
         self.epoch = 0
         self.best = {"mrr": -math.inf, "epoch": 0}
         self.bad_evaluations = 0
+        self.time_budget, self.clock = float(time_budget), CLOCKS[budget_clock]
+        self.budget_used = 0.0
         if self.run_dir is not None:
             self.run_dir.mkdir(parents=True, exist_ok=True)
 
@@ -157,7 +170,7 @@ class Trainer:
         at the same place as an uninterrupted one) or until early stopping; returns the summary."""
         self.model.train()
         stopped_early = False
-        while self.epoch < epochs and not stopped_early:
+        while self.epoch < epochs and not stopped_early and not self.budget_spent():
             record = self._train_epoch(self.epoch + 1, epochs)
             self.epoch += 1
             if self._validation_due(epochs):
@@ -170,6 +183,8 @@ class Trainer:
             "epochs_trained": self.epoch,
             "best_epoch": self.best["epoch"],
             "stopped_early": stopped_early,
+            "budget_spent": self.budget_spent(),
+            "budget_used": self.budget_used,
         }
 
     def _train_epoch(self, epoch: int, epochs: int) -> dict:
@@ -180,13 +195,18 @@ class Trainer:
         for batch in bar:
             if self.sampler is not None:
                 self.sampler.set_progress((epoch - 1 + steps / steps_per_epoch) / max(epochs, 1))
+            clock = self.clock()
             loss = self.step(batch)
+            self.budget_used += self.clock() - clock
             size = len(batch[0]) if isinstance(batch, tuple) else len(batch)
             if not bool(torch.isfinite(loss)):
                 raise TrainingDiverged(self._diverged_message(float(loss), epoch, steps + 1))
             total += loss.double() * size
             rows += size
             steps += 1
+            if self.budget_spent():
+                print(f"time budget of {self.time_budget:g} s spent in epoch {epoch}, step {steps}", flush=True)
+                break
             if steps % 20 == 0:
                 bar.set_postfix(loss=f"{float(total) / rows:.4f}", tps=f"{rows / (time.perf_counter() - start):,.0f}")
         seconds = time.perf_counter() - start
@@ -209,6 +229,10 @@ class Trainer:
             flush=True,
         )
         return record
+
+    def budget_spent(self) -> bool:
+        """Whether the time budget (if any) is used up."""
+        return 0 < self.time_budget <= self.budget_used
 
     def _diverged_message(self, value: float, epoch: int, step: int) -> str:
         where = f"epoch {epoch}, step {step}"
@@ -251,6 +275,7 @@ class Trainer:
             "model": self.model.state_dict(),
             "best": dict(self.best),
             "bad_evaluations": self.bad_evaluations,
+            "budget_used": self.budget_used,
             "rng": checkpoint.rng_state(),
             **self.extra_state,
         }
@@ -275,6 +300,7 @@ class Trainer:
         self.epoch = int(state["epoch"])
         self.best = dict(state["best"])
         self.bad_evaluations = int(state["bad_evaluations"])
+        self.budget_used = float(state.get("budget_used", 0.0))
         checkpoint.set_rng_state(state["rng"])
         self._truncate_metrics(self.epoch)
         print(f"resumed {self.run_dir} at epoch {self.epoch}", flush=True)

@@ -105,3 +105,16 @@ def test_early_stopping(tmp_path, ring_kg):
     result = train(config(tmp_path, "es", lr=0.0, epochs=10, eval_every=1, patience=2), kg=ring_kg)
     assert result["summary"]["stopped_early"] and result["summary"]["epochs_trained"] == 3
     assert result["summary"]["best_epoch"] == 1
+
+
+@pytest.mark.parametrize("clock", ["wall", "cpu"])
+def test_time_budget_stops_after_the_step_that_spends_it(tmp_path, ring_kg, clock):
+    result = train(config(tmp_path, clock, epochs=4, time_budget=1e-9, budget_clock=clock), kg=ring_kg)
+    records = [json.loads(x) for x in (tmp_path / clock / "metrics.jsonl").read_text().splitlines()]
+    assert [r["steps"] for r in records] == [1]
+    assert result["summary"]["budget_spent"] and result["summary"]["epochs_trained"] == 1
+
+
+def test_unknown_budget_clock(tmp_path, ring_kg):
+    with pytest.raises(ValueError, match="budget_clock"):
+        train(config(tmp_path, "x", budget_clock="sundial"), kg=ring_kg)
