@@ -8,6 +8,7 @@ import inspect
 from torch import nn
 
 from gnnns.losses.bce import BCELoss
+from gnnns.losses.debiased import DebiasedInfoNCELoss
 from gnnns.losses.infonce import InfoNCELoss
 from gnnns.losses.margin import MarginRankingLoss
 from gnnns.losses.nssa import NSSALoss
@@ -18,6 +19,7 @@ LOSSES: dict[str, type[nn.Module]] = {
     "margin": MarginRankingLoss,
     "nssa": NSSALoss,
     "infonce": InfoNCELoss,
+    "debiased": DebiasedInfoNCELoss,
     "sce": SoftmaxCrossEntropyLoss,
     "bce": BCELoss,
 }
@@ -52,6 +54,7 @@ def _loss_class(name: str) -> type[nn.Module]:
 __all__ = [
     "LOSSES",
     "BCELoss",
+    "DebiasedInfoNCELoss",
     "InfoNCELoss",
     "MarginRankingLoss",
     "NSSALoss",

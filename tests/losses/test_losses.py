@@ -241,7 +241,7 @@ def test_forward_all_rejects_mis_shaped_targets():
 
 
 def test_build_loss():
-    assert set(LOSSES) == {"margin", "nssa", "infonce", "sce", "bce"}
+    assert set(LOSSES) == {"margin", "nssa", "infonce", "sce", "bce", "debiased"}
     loss = build_loss("nssa", margin=6.0, adversarial_temperature=1.0)
     assert isinstance(loss, NSSALoss) and loss.margin == 6.0 and loss.adversarial_temperature == 1.0
     assert isinstance(build_loss("SCE", label_smoothing=0.1), SoftmaxCrossEntropyLoss)
