@@ -43,6 +43,14 @@ class NegativeSampler(nn.Module):
         self.progress = 0.0
         self.stats: dict[str, float] = {}
 
+    @classmethod
+    def from_pyg(cls, data, **kwargs) -> NegativeSampler:
+        """Build the sampler from a PyG ``Data(edge_index [2, N], edge_type [N], num_nodes)``
+        whose edges are the training triples (``node_type`` [E], if present, gives entity types)."""
+        from gnnns.sampling.pyg import knowledge_graph_from_data
+
+        return cls(knowledge_graph_from_data(data), **kwargs)
+
     def forward(self, positives: Tensor, num_negatives: int, scorer: Scorer | None = None) -> Negatives:
         """Draw ``num_negatives`` corruptions of each positive.
 
