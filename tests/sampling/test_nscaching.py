@@ -1,0 +1,210 @@
+import io
+
+import pytest
+import torch
+
+from gnnns.data import KnowledgeGraph, synthetic_kg
+from gnnns.models import build_model
+from gnnns.sampling.nscaching import NSCachingSampler, repeated
+
+
+def small_kg(seed: int = 0, num_entities: int = 200, num_relations: int = 3, n: int = 400) -> KnowledgeGraph:
+    g = torch.Generator().manual_seed(seed)
+    h = torch.randint(num_entities, (n,), generator=g)
+    r = torch.randint(num_relations, (n,), generator=g)
+    t = torch.randint(num_entities, (n,), generator=g)
+    triples = torch.unique(torch.stack([h, r, t], 1), dim=0)
+    return KnowledgeGraph(triples, num_entities=num_entities, num_relations=num_relations)
+
+
+class TableScorer:
+    """score = value[entity]; records the shape of every call."""
+
+    def __init__(self, value: torch.Tensor):
+        self.value, self.shapes = value, []
+
+    def __call__(self, positives, entities, corrupt_head):
+        self.shapes.append(tuple(entities.shape))
+        return self.value[entities]
+
+
+def test_shapes_dtype_and_memory():
+    kg = small_kg()
+    sampler = NSCachingSampler(kg, cache_size=8, num_fresh=4)
+    pairs = {(0, h, r) for h, r, _ in kg.train.tolist()} | {(1, t, r) for _, r, t in kg.train.tolist()}
+    assert sampler.cache.shape == (len(pairs), 8) and sampler.cache.dtype == torch.int32
+    assert sampler.cache_bytes == len(pairs) * (8 * 4 + 8)
+    neg = sampler(kg.train[:50], 6, scorer=TableScorer(torch.randn(kg.num_entities)))
+    assert neg.entities.shape == (50, 6) and neg.entities.dtype == torch.long
+    assert int(neg.entities.min()) >= 0 and int(neg.entities.max()) < kg.num_entities
+    assert neg.weight is None
+    stats = sampler.epoch_stats()
+    assert stats["cache_bytes"] == sampler.cache_bytes and stats["fallback_rate"] == 0.0
+
+
+def test_each_query_has_its_own_cache_and_negatives_come_from_it():
+    kg = small_kg()
+    sampler = NSCachingSampler(kg, cache_size=4).eval()
+    # write each row's number in base E into it, so that rows can be told apart
+    number = torch.arange(sampler.cache.size(0)).unsqueeze(1)
+    sampler.cache.copy_(number // kg.num_entities ** torch.arange(4) % kg.num_entities)
+    rows_of = {}
+    for side in (False, True):
+        corrupt = torch.full((len(kg.train),), side)
+        caches = sampler.cached(kg.train, corrupt)
+        for (h, r, t), cache in zip(kg.train.tolist(), caches.tolist(), strict=True):
+            query = (r, t, "head") if side else (h, r, "tail")
+            assert rows_of.setdefault(query, cache) == cache  # one cache per query
+    assert len({tuple(c) for c in rows_of.values()}) == len(rows_of) == sampler.cache.size(0)
+    side = torch.rand(len(kg.train)) < 0.5
+    neg = sampler.sample(kg.train, 5, side, TableScorer(torch.zeros(kg.num_entities)))
+    caches = sampler.cached(kg.train, side)
+    assert bool((neg.entities.unsqueeze(2) == caches.unsqueeze(1)).any(2).all())
+
+
+def test_caches_converge_to_the_best_entities():
+    kg = small_kg()
+    best = torch.arange(10, 22)
+    value = torch.zeros(kg.num_entities)
+    value[best] = 20.0
+    pos = kg.train[:30]
+    side = torch.arange(30) % 2 == 0
+    for update in ("sample", "top"):
+        torch.manual_seed(0)
+        sampler = NSCachingSampler(kg, cache_size=6, num_fresh=20, update=update)
+        untouched = torch.ones(sampler.cache.size(0), dtype=torch.bool)
+        row, _ = sampler.lookup(pos, side)
+        untouched[row] = False
+        before = sampler.cache[untouched].clone()
+        for _ in range(60):
+            sampler.sample(pos, 4, side, TableScorer(value))
+        caches = sampler.cached(pos, side)
+        assert bool(torch.isin(caches, best).all()), update
+        assert not bool(repeated(caches).any())  # no entity kept twice
+        assert torch.equal(sampler.cache[untouched], before)  # other queries' caches untouched
+
+
+def test_harder_than_uniform_after_refreshes():
+    kg = synthetic_kg()
+    torch.manual_seed(1)
+    model = build_model("distmult", kg, 16)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_()
+    pos = kg.train[torch.randint(len(kg.train), (512,))]
+    side = torch.rand(512) < 0.5
+    sampler = NSCachingSampler(kg)
+    with torch.no_grad():
+        first = model.score_candidates(pos, sampler.sample(pos, 8, side, model.score_candidates).entities, side)
+        for _ in range(5):
+            sampler.sample(pos, 8, side, model.score_candidates)
+        hard = model.score_candidates(pos, sampler.sample(pos, 8, side, model.score_candidates).entities, side)
+        uniform = model.score_candidates(pos, torch.randint(kg.num_entities, (512, 8)), side)
+    assert abs(float(first.mean() - uniform.mean())) < 0.2 * float(uniform.std())  # caches start uniform
+    assert float(hard.mean() - uniform.mean()) > float(uniform.std())
+
+
+def test_refresh_skips_true_entity_and_dedupes_queries_in_a_batch():
+    kg = small_kg()
+    pos = kg.train[:1].repeat(6, 1)  # one query six times
+    side = torch.zeros(6, dtype=torch.bool)
+    value = torch.zeros(kg.num_entities)
+    value[int(pos[0, 2])] = 100.0  # the true tail scores highest
+    scorer = TableScorer(value)
+    sampler = NSCachingSampler(kg, cache_size=5, num_fresh=7, update="top")
+    row, _ = sampler.lookup(pos[:1], side[:1])
+    sampler.cache[row, 0] = int(pos[0, 2])  # the best-scoring entity starts in the cache
+    for _ in range(20):
+        sampler.sample(pos, 3, side, scorer)
+    assert scorer.shapes == [(1, 12)] * 20  # refreshed once per call, cache + fresh scored together
+    assert not bool((sampler.cached(pos[:1], side[:1]) == pos[0, 2]).any())
+
+
+def test_filtered_keeps_known_triples_out():
+    kg = small_kg(num_entities=12, n=120)
+    index = kg.train_index()
+
+    def favour_known(positives, entities, corrupt_head):
+        return index.contains_corrupted(positives, entities, corrupt_head).float() * 100
+
+    torch.manual_seed(2)
+    side = torch.rand(len(kg.train)) < 0.5
+    plain = NSCachingSampler(kg, cache_size=3, num_fresh=6, update="top")
+    filtered = NSCachingSampler(kg, cache_size=3, num_fresh=6, update="top", filtered=True, max_rounds=50)
+    for _ in range(10):
+        plain.sample(kg.train, 4, side, favour_known)
+        neg = filtered.sample(kg.train, 4, side, favour_known)
+        assert not bool(index.contains_corrupted(kg.train, neg.entities, side).any())
+    cached = filtered.cached(kg.train, side)
+    assert not bool(index.contains_corrupted(kg.train, cached, side).any())
+    assert bool(index.contains_corrupted(kg.train, plain.cached(kg.train, side), side).any())
+
+
+def test_unseen_queries_fall_back_and_reciprocals_share_caches():
+    kg = small_kg()
+    sampler = NSCachingSampler(kg, cache_size=4)
+    seen = kg.train[:1]
+    unseen = torch.tensor([[int(seen[0, 0]), 0, 0]])
+    while bool(kg.train_index().known(unseen[:, 0], unseen[:, 1], predict_head=False)[0].numel()):
+        unseen[0, 0] += 1
+    assert int(sampler.cached(unseen, torch.tensor([False]))[0, 0]) == -1
+    scorer = TableScorer(torch.zeros(kg.num_entities))
+    sampler.sample(torch.cat([seen, unseen]), 3, torch.tensor([False, False]), scorer)
+    assert sampler.epoch_stats()["fallback_rate"] == 0.5
+    assert scorer.shapes == [(1, 4 + 16)]  # only the seen query is refreshed
+    h, r, t = kg.train[0].tolist()
+    reciprocal = torch.tensor([[t, r + kg.num_relations, h]])
+    assert torch.equal(
+        sampler.cached(reciprocal, torch.tensor([False])), sampler.cached(kg.train[:1], torch.tensor([True]))
+    )
+    with pytest.raises(ValueError, match="relation ids"):
+        sampler.cached(torch.tensor([[h, 2 * kg.num_relations, t]]), torch.tensor([False]))
+
+
+def test_eval_mode_leaves_caches_alone():
+    kg = small_kg()
+    sampler = NSCachingSampler(kg).eval()
+    before = sampler.cache.clone()
+    scorer = TableScorer(torch.randn(kg.num_entities))
+    sampler(kg.train, 5, scorer=scorer)
+    assert torch.equal(sampler.cache, before) and scorer.shapes == []
+    sampler.train()(kg.train, 5, scorer=scorer)
+    assert not torch.equal(sampler.cache, before)
+
+
+def test_checkpoint_round_trip():
+    kg = small_kg()
+    scorer = TableScorer(torch.randn(kg.num_entities))
+    torch.manual_seed(3)
+    a = NSCachingSampler(kg, cache_size=6, num_fresh=5)
+    for _ in range(5):
+        a(kg.train, 4, scorer=scorer)
+    buffer = io.BytesIO()
+    torch.save(a.state_dict(), buffer)
+    buffer.seek(0)
+    torch.manual_seed(4)
+    b = NSCachingSampler(kg, cache_size=6, num_fresh=5)
+    assert not torch.equal(a.cache, b.cache)
+    b.load_state_dict(torch.load(buffer))
+    assert torch.equal(a.cache, b.cache) and torch.equal(a.pair_keys, b.pair_keys)
+    torch.manual_seed(5)
+    out_a = a(kg.train, 4, scorer=scorer)
+    torch.manual_seed(5)
+    out_b = b(kg.train, 4, scorer=scorer)
+    assert torch.equal(out_a.entities, out_b.entities) and torch.equal(out_a.corrupt_head, out_b.corrupt_head)
+    assert torch.equal(a.cache, b.cache)
+
+
+def test_repeated_marks_later_copies():
+    x = torch.tensor([[3, 1, 3, 2, 1, 3]])
+    assert repeated(x).tolist() == [[False, False, True, False, True, True]]
+
+
+def test_errors():
+    kg = small_kg()
+    with pytest.raises(ValueError, match=r"scorer=model\.score_candidates"):
+        NSCachingSampler(kg)(kg.train[:3], 2)
+    with pytest.raises(ValueError, match="update"):
+        NSCachingSampler(kg, update="best")
+    with pytest.raises(ValueError, match="cache_size"):
+        NSCachingSampler(kg, cache_size=0)
