@@ -29,10 +29,15 @@ HELP = {
     "budget_clock": "clock of --time-budget: wall, or cpu (this process's CPU time)",
     "hardness_queries": "queries per measured batch scored against all entities for hardness",
     "num_negatives": "negatives per positive",
-    "loss": "margin, nssa (sigmoid margin; self-adversarial when --adversarial-temperature > 0), infonce, sce, bce",
+    "loss": (
+        "margin, nssa (sigmoid margin; self-adversarial when --adversarial-temperature > 0), infonce, "
+        "debiased (false-negative-aware InfoNCE), sce, bce"
+    ),
     "margin": "margin of the margin and nssa losses (also RotatE's init range)",
     "adversarial_temperature": "self-adversarial temperature alpha of nssa (0: uniform weights)",
     "temperature": "InfoNCE temperature tau",
+    "false_negative_prior": "debiased loss: probability tau+ that a sampled negative is in fact true",
+    "negative_hardness": "debiased loss: hardness beta of the negative weights (0: plain debiased)",
     "label_smoothing": "label smoothing of sce and bce",
     "regularizer_weight": "weight of an N3 penalty on the batch's embeddings",
     "optimizer": "adam, adagrad or sgd",

@@ -32,6 +32,8 @@ class RunConfig:
     margin: float = 6.0
     adversarial_temperature: float = 1.0
     temperature: float = 1.0
+    false_negative_prior: float = 0.1  # debiased loss: chance that a sampled negative is true
+    negative_hardness: float = 0.0  # debiased loss: weight of hard negatives (beta)
     label_smoothing: float = 0.0
     regularizer_weight: float = 0.0  # N3 (Lacroix et al., 2018)
     optimizer: str = "adam"

@@ -47,6 +47,11 @@ def build_run_loss(config: RunConfig) -> torch.nn.Module:
         "margin": {"margin": config.margin},
         "nssa": {"margin": config.margin, "adversarial_temperature": config.adversarial_temperature},
         "infonce": {"temperature": config.temperature},
+        "debiased": {
+            "temperature": config.temperature,
+            "prior": config.false_negative_prior,
+            "hardness": config.negative_hardness,
+        },
         "sce": {"label_smoothing": config.label_smoothing},
         "bce": {"label_smoothing": config.label_smoothing},
     }

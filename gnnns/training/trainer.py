@@ -194,7 +194,7 @@ class Trainer:
         steps_per_epoch = max(len(self.loader), 1)
         for batch in bar:
             if self.sampler is not None:
-                self.sampler.set_progress((epoch - 1 + steps / steps_per_epoch) / max(epochs, 1))
+                self.sampler.set_progress(self._progress(epoch, steps / steps_per_epoch, epochs))
             clock = self.clock()
             loss = self.step(batch)
             self.budget_used += self.clock() - clock
@@ -229,6 +229,13 @@ class Trainer:
             flush=True,
         )
         return record
+
+    def _progress(self, epoch: int, within: float, epochs: int) -> float:
+        """Share of training done: epochs done of those planned, or of the time budget if that is further."""
+        done = (epoch - 1 + within) / max(epochs, 1)
+        if self.time_budget > 0:
+            done = max(done, self.budget_used / self.time_budget)
+        return min(done, 1.0)
 
     def budget_spent(self) -> bool:
         """Whether the time budget (if any) is used up."""

@@ -1,3 +1,4 @@
+import itertools
 import json
 
 import pytest
@@ -118,3 +119,27 @@ def test_time_budget_stops_after_the_step_that_spends_it(tmp_path, ring_kg, cloc
 def test_unknown_budget_clock(tmp_path, ring_kg):
     with pytest.raises(ValueError, match="budget_clock"):
         train(config(tmp_path, "x", budget_clock="sundial"), kg=ring_kg)
+
+
+def test_samplers_see_training_progress_by_epochs_or_by_time_budget(ring_kg):
+    seen = []
+
+    class Recording(UniformSampler):
+        def set_progress(self, fraction):
+            seen.append(fraction)
+            super().set_progress(fraction)
+
+    def trainer(**kw):
+        model = build_model("distmult", ring_kg, 8)
+        optimizer = torch.optim.Adam(model.parameters())
+        loader = TripleLoader(ring_kg.train, 32)  # 150 triples: 5 batches an epoch
+        return Trainer(model, ring_kg, NSSALoss(), optimizer, loader, Recording(ring_kg), 4, progress=False, **kw)
+
+    trainer().fit(2)
+    assert seen == pytest.approx([(e + s / 5) / 2 for e in range(2) for s in range(5)])
+    # With a budget, progress is the share of the budget used when that is further along.
+    budgeted = trainer(time_budget=10.0)
+    budgeted.budget_used = 9.9
+    seen.clear()
+    budgeted.fit(1000)
+    assert seen[0] >= 0.99 and all(b >= a for a, b in itertools.pairwise(seen))
