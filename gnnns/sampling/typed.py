@@ -7,7 +7,10 @@ from torch import Tensor
 
 from gnnns.data import KnowledgeGraph
 from gnnns.sampling.base import NegativeSampler
+from gnnns.sampling.khop import sorted_distinct
 from gnnns.sampling.negatives import Negatives, Scorer, kept_and_true
+
+_SENTINEL = 1 << 62
 
 
 class TypedSampler(NegativeSampler):
@@ -60,44 +63,62 @@ class TypedSampler(NegativeSampler):
         self.entity_bits = max(1, (kg.num_entities - 1).bit_length())
         self.entity_mask = (1 << self.entity_bits) - 1
         if use_types:
-            pairs = torch.unique(kg.entity_types.long(), dim=0)
-            if int(pairs[:, 0].max()) >= kg.num_entities or int(pairs.min()) < 0:
-                raise ValueError(f"entity_types must hold (entity, type) pairs with entity < {kg.num_entities}")
-            entity, group = pairs.unbind(1)
-            num_groups = int(group.max()) + 1
-            # (entity, type) pairs sorted by entity: the CSR of each entity's types.
-            type_ptr = torch.zeros(kg.num_entities + 1, dtype=torch.long)
-            torch.cumsum(torch.bincount(entity, minlength=kg.num_entities), 0, out=type_ptr[1:])
-            self.register_buffer("type_ptr", type_ptr, persistent=False)
-            self.register_buffer("types", group.clone(), persistent=False)
+            keys, num_groups = self._type_keys(kg)
         else:
-            # Group r: heads of relation r (replaced heads); group R + r: its tails.
-            train = kg.train.long()
-            group = torch.cat([train[:, 1], train[:, 1] + kg.num_relations])
-            entity = torch.cat([train[:, 0], train[:, 2]])
-            num_groups = 2 * kg.num_relations
-        if num_groups.bit_length() + self.entity_bits > 62:
-            raise ValueError(f"{num_groups} groups of {kg.num_entities} entities do not fit 62-bit keys")
-        keys = torch.unique((group << self.entity_bits) | entity)
+            keys, num_groups = self._domain_range_keys(kg)
+        # keys ends with _SENTINEL, above every real key: lookups past a group's end stay in bounds.
         group_ptr = torch.zeros(num_groups + 1, dtype=torch.long)
-        torch.cumsum(torch.bincount(keys >> self.entity_bits, minlength=num_groups), 0, out=group_ptr[1:])
-        # One key past every group, above all others, keeps each lookup in bounds and sorted.
-        keys = torch.cat([keys, keys.new_full((1,), 1 << 62)])
+        for chunk in keys[:-1].split(1 << 22):  # a few chunks bound the temporary copy of the ids
+            group_ptr[1:] += torch.bincount(chunk >> self.entity_bits, minlength=num_groups)
+        group_ptr = torch.cumsum(group_ptr, 0)
         sizes = group_ptr[1:] - group_ptr[:-1]
         # float32 offsets resolve 2**24 members; a larger group needs float64 to reach them all.
         self.draw_dtype = torch.float64 if sizes.numel() and int(sizes.max()) >= 2**24 else torch.float32
         # A group whose members are consecutive ids (HeteroData node types) needs no lookup: member
         # i is first + i.
-        if use_types:
-            # Where each (entity, type) pair sits among the keys, so a draw needs no search for v*.
-            type_slot = torch.searchsorted(keys, (group << self.entity_bits) | entity)
-            self.register_buffer("type_slot", type_slot, persistent=False)
         first = keys.index_select(0, group_ptr[:-1]) & self.entity_mask
         last = keys.index_select(0, (group_ptr[1:] - 1).clamp(min=0)) & self.entity_mask
         self.register_buffer("keys", keys, persistent=False)
         self.register_buffer("group_ptr", group_ptr, persistent=False)
         self.register_buffer("consecutive", (sizes > 0) & (last - first + 1 == sizes), persistent=False)
         self.register_buffer("first", first, persistent=False)
+
+    def _type_keys(self, kg: KnowledgeGraph) -> tuple[Tensor, int]:
+        """Group keys ``(type << bits) | entity``; registers the CSR of each entity's types."""
+        pairs = kg.entity_types.long()
+        if pairs.dim() != 2 or pairs.size(1) != 2 or int(pairs.min()) < 0 or int(pairs[:, 0].max()) >= kg.num_entities:
+            raise ValueError(
+                f"entity_types must be (entity, type) pairs of shape [M, 2] with 0 <= entity < {kg.num_entities}"
+            )
+        num_groups = int(pairs[:, 1].max()) + 1
+        type_bits = max(1, (num_groups - 1).bit_length())
+        _check_bits(num_groups, kg.num_entities, type_bits + self.entity_bits)
+        by_entity = sorted_distinct((pairs[:, 0] << type_bits) | pairs[:, 1])
+        entity, types = by_entity >> type_bits, by_entity & ((1 << type_bits) - 1)
+        type_ptr = torch.zeros(kg.num_entities + 1, dtype=torch.long)
+        torch.cumsum(torch.bincount(entity, minlength=kg.num_entities), 0, out=type_ptr[1:])
+        keys = torch.empty(entity.numel() + 1, dtype=torch.long)
+        torch.bitwise_left_shift(types, self.entity_bits, out=keys[:-1]).bitwise_or_(entity)
+        keys[-1] = _SENTINEL
+        keys = sorted_distinct(keys)
+        self.register_buffer("type_ptr", type_ptr, persistent=False)
+        self.register_buffer("types", types, persistent=False)
+        # Where each (entity, type) pair sits among the keys, so a draw needs no search for v*.
+        type_slot = torch.searchsorted(keys, (types << self.entity_bits) | entity)
+        self.register_buffer("type_slot", type_slot, persistent=False)
+        return keys, num_groups
+
+    def _domain_range_keys(self, kg: KnowledgeGraph) -> tuple[Tensor, int]:
+        """Group keys ``(group << bits) | entity``: group r holds the heads of r, group R + r its tails."""
+        num_groups = 2 * kg.num_relations
+        _check_bits(num_groups, kg.num_entities, (num_groups - 1).bit_length() + self.entity_bits)
+        head, rel, tail = kg.train.long().unbind(1)
+        keys = torch.empty(2 * head.numel() + 1, dtype=torch.long)
+        heads, tails = keys[:-1].view(2, -1)
+        torch.bitwise_left_shift(rel, self.entity_bits, out=heads).bitwise_or_(head)
+        torch.bitwise_left_shift(rel + kg.num_relations, self.entity_bits, out=tails).bitwise_or_(tail)
+        keys[-1] = _SENTINEL
+        return sorted_distinct(keys), num_groups
 
     def sample(
         self, positives: Tensor, num_negatives: int, corrupt_head: Tensor, scorer: Scorer | None = None
@@ -169,3 +190,10 @@ class TypedSampler(NegativeSampler):
             other += other >= true.index_select(0, rows).unsqueeze(1)
             entities.index_copy_(0, rows, other.clamp_(max=self.num_entities - 1))
         return entities, fallback
+
+
+def _check_bits(num_groups: int, num_entities: int, bits: int) -> None:
+    if bits > 62:
+        raise ValueError(
+            f"TypedSampler packs (group, entity) into 62 bits: {num_groups} groups of {num_entities} need {bits}"
+        )
