@@ -58,7 +58,8 @@ class AdversarialSampler(NegativeSampler):
     Args:
         kg (KnowledgeGraph): the training graph.
         dim (int): generator embedding size. (default: 50)
-        num_candidates (int): :math:`m`, uniform candidates per positive. (default: 64)
+        num_candidates (int, optional): :math:`m`, uniform candidates per positive; None: at least
+            64 and twice the negatives asked for, so that the generator has a choice. (default: None)
         lr (float): generator learning rate. (default: 1e-3)
         baseline_decay (float): :math:`\beta \in [0, 1)`. (default: 0.99)
         filtered (bool): never pick candidates that make known training triples. (default: False)
@@ -69,18 +70,19 @@ class AdversarialSampler(NegativeSampler):
         self,
         kg: KnowledgeGraph,
         dim: int = 50,
-        num_candidates: int = 64,
+        num_candidates: int | None = None,
         lr: float = 1e-3,
         baseline_decay: float = 0.99,
         filtered: bool = False,
         max_rounds: int = 10,
     ):
         super().__init__(kg, filtered=filtered, max_rounds=max_rounds)
-        if int(dim) < 1 or int(num_candidates) < 1:
+        if int(dim) < 1 or (num_candidates is not None and int(num_candidates) < 1):
             raise ValueError(f"AdversarialSampler: dim and num_candidates must be >= 1, got {dim}, {num_candidates}")
         if not 0.0 <= baseline_decay < 1.0:
             raise ValueError(f"AdversarialSampler: baseline_decay must be in [0, 1), got {baseline_decay}")
-        self.dim, self.num_candidates, self.lr = int(dim), int(num_candidates), float(lr)
+        self.dim, self.lr = int(dim), float(lr)
+        self.num_candidates = int(num_candidates) if num_candidates is not None else None
         self.baseline_decay = float(baseline_decay)
         self.num_relations = kg.num_relations
         self.entity = nn.Parameter(torch.empty(self.num_entities, self.dim))
@@ -152,7 +154,8 @@ class AdversarialSampler(NegativeSampler):
         """Negatives for given sides: ``positives [B, 3]``, ``corrupt_head [B]`` -> ``entities [B, k]``."""
         scorer = require_scorer(scorer, self)
         _, true = kept_and_true(positives, corrupt_head)
-        candidates = torch.randint(self.num_entities, (positives.size(0), self.num_candidates), device=positives.device)
+        m = self.num_candidates or max(64, 2 * num_negatives)
+        candidates = torch.randint(self.num_entities, (positives.size(0), m), device=positives.device)
         invalid = candidates == true.unsqueeze(1)
         if self.filtered:
             invalid |= self.index.contains_corrupted(positives, candidates, corrupt_head)
