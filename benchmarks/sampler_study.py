@@ -60,7 +60,7 @@ DIRECTIONS = {
     "TransE, uniform, NSSA α=0": ["--model", "transe", *NSSA, "0"],
     "TransE, bernoulli, NSSA α=0": ["--model", "transe", *NSSA, "0", "--sampler", "bernoulli"],
 }  # fmt: skip
-VARIANTS.update({name: ["--sampler", "uniform", "--compile", *flags] for name, flags in DIRECTIONS.items()})
+VARIANTS.update({name: ["--sampler", "uniform", *flags] for name, flags in DIRECTIONS.items()})
 
 # CPU seconds of training per run (two threads: about half of it in wall time).
 BUDGETS = {"fb15k-237": 180.0, "wn18rr": 180.0, "codex-s": 90.0}
