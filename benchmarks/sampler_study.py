@@ -50,6 +50,15 @@ VARIANTS = {
 }  # fmt: skip
 SAMPLER_VARIANTS = list(VARIANTS)
 
+# Structure-aware negatives alone never show the model most of the entities it is ranked against;
+# half uniform, half structured keeps both. Run with --samplers mixtures.
+MIXTURES = {
+    f"mixture (uniform ½, {name} ½)": ["--sampler", "mixture", "--sampler-option",
+        f"components={{uniform: 1, {name}: 1}}"]
+    for name in ("khop", "typed", "dynamic")
+}  # fmt: skip
+VARIANTS.update(MIXTURES)
+
 # Directions the literature reports, each pair on its own model (later flags override MODEL's):
 # self-adversarial weighting beats plain negatives for RotatE (Sun et al., 2019), Bernoulli beats
 # uniform for TransE (Wang et al., 2014). Run with --samplers directions.
@@ -182,7 +191,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--datasets", nargs="+", default=list(BUDGETS))
     parser.add_argument(
-        "--samplers", nargs="+", default=SAMPLER_VARIANTS, help=f"any of {list(VARIANTS)}, or 'directions'"
+        "--samplers",
+        nargs="+",
+        default=SAMPLER_VARIANTS,
+        help=f"any of {list(VARIANTS)}, or 'directions' or 'mixtures'",
     )
     parser.add_argument("--budget-scale", type=float, default=1.0, help="multiply every CPU budget")
     parser.add_argument("--runs", default=str(REPO / "runs" / "sampler_study"), help="where the runs go")
@@ -190,6 +202,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.samplers == ["directions"]:
         args.samplers = list(DIRECTIONS)
+    elif args.samplers == ["mixtures"]:
+        args.samplers = list(MIXTURES)
     unknown = sorted(set(args.samplers) - set(VARIANTS))
     if unknown:
         parser.error(f"unknown samplers {unknown}; expected some of {list(VARIANTS)}")
