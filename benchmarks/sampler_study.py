@@ -57,6 +57,10 @@ MIXTURES = {
         f"components={{uniform: 1, {name}: 1}}"]
     for name in ("khop", "typed", "dynamic")
 }  # fmt: skip
+# NSCaching at the paper's cache sizes (N1 = N2 = 50) instead of the cheaper defaults (16).
+MIXTURES["nscaching (N1 = N2 = 50, paper)"] = [
+    "--sampler", "nscaching", "--sampler-option", "cache_size=50", "--sampler-option", "num_fresh=50",
+]  # fmt: skip
 VARIANTS.update(MIXTURES)
 
 # Directions the literature reports, each pair on its own model (later flags override MODEL's):
