@@ -56,13 +56,14 @@ __all__ = [
 ]
 
 
-def build_sampler(name: str, kg: KnowledgeGraph, filtered: bool = False, **options) -> NegativeSampler:
+def build_sampler(name: str, kg: KnowledgeGraph, filter_negatives: bool = False, **options) -> NegativeSampler:
     """A sampler by registry name, built from the training graph.
 
     Args:
         name (str): one of :data:`SAMPLERS`, or ``"mixture"`` / ``"curriculum"``.
         kg (KnowledgeGraph): the training graph.
-        filtered (bool): wrap the sampler in :class:`Filtered` (resample known training triples).
+        filter_negatives (bool): wrap the sampler in :class:`Filtered` (resample known training
+            triples). A sampler's own ``filtered`` option, where it has one, is passed in ``options``.
         **options: the sampler's own arguments. ``mixture`` takes ``components``: a mapping of
             sampler name to weight, or a list of ``{"name": ..., "weight": ..., <options>}``;
             ``curriculum`` takes ``easy`` and ``hard`` (a name or ``{"name": ..., <options>}``;
@@ -84,7 +85,7 @@ def build_sampler(name: str, kg: KnowledgeGraph, filtered: bool = False, **optio
             raise ValueError(f"unknown sampler {name!r}; expected one of {sorted([*SAMPLERS, *WRAPPERS])}")
         _check_options(SAMPLERS[key], options, key)
         sampler = SAMPLERS[key](kg, **options)
-    return Filtered(sampler, kg) if filtered else sampler
+    return Filtered(sampler, kg) if filter_negatives else sampler
 
 
 def _mixture(kg: KnowledgeGraph, components=None, **rest) -> Mixture:

@@ -81,7 +81,7 @@ def build_trainer(config: RunConfig, kg: KnowledgeGraph, run_dir: Path | None) -
         loader = OneToNLoader(kg.train, kg.num_entities, kg.num_relations, config.batch_size, mode=config.training)
     else:
         loader = TripleLoader(kg.train, config.batch_size)
-        sampler = build_sampler(config.sampler, kg, filtered=config.filter_negatives, **config.sampler_options)
+        sampler = build_sampler(config.sampler, kg, filter_negatives=config.filter_negatives, **config.sampler_options)
         sampler = sampler.to(config.device)
         if config.diagnostics_every > 0:
             diagnostics = NegativeDiagnostics(kg, config.diagnostics_every, config.hardness_queries)

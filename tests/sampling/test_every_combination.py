@@ -40,7 +40,7 @@ def test_one_step_with_every_decoder_and_loss(sampler_name, filtered):
     for decoder in DECODERS:
         for loss_name in LOSSES:
             where = f"{sampler_name} (filtered={filtered}) x {decoder} x {loss_name}"
-            sampler = build_sampler(sampler_name, kg, filtered=filtered, **SPECS[sampler_name])
+            sampler = build_sampler(sampler_name, kg, filter_negatives=filtered, **SPECS[sampler_name])
             model = build_model(decoder, kg, 8)
             loss_fn = build_loss(loss_name, **LOSS_KWARGS.get(loss_name, {}))
             negatives = sampler(positives, 4, scorer=model.score_candidates)
@@ -103,3 +103,9 @@ def test_state_survives_a_checkpoint_round_trip(sampler_name):
         torch.manual_seed(1)
         b = restored(batch, 4, scorer=model.score_candidates)
         assert torch.equal(a.entities, b.entities) and torch.equal(a.corrupt_head, b.corrupt_head)
+
+
+def test_own_filtering_option_and_the_wrapper_flag_do_not_collide():
+    kg = typed_ring()
+    sampler = build_sampler("uniform", kg, filter_negatives=True, filtered=True)
+    assert type(sampler).__name__ == "Filtered" and sampler.samplers["inner"].filtered
