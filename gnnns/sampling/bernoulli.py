@@ -42,13 +42,14 @@ def bernoulli_head_probability(triples: Tensor, num_relations: int) -> Tensor:
         triples (Tensor): training triples, shape ``[N, 3]`` (duplicates count once).
         num_relations (int): :math:`R`.
     """
-    triples = torch.unique(triples, dim=0)
-    rel = triples[:, 1]
-    count = torch.bincount(rel, minlength=num_relations).double()
-    hr = torch.unique(triples[:, :2], dim=0)
-    rt = torch.unique(triples[:, 1:], dim=0)
-    heads = torch.bincount(hr[:, 1], minlength=num_relations).double()
-    tails = torch.bincount(rt[:, 0], minlength=num_relations).double()
+    num_entities = int(triples[:, [0, 2]].max()) + 1 if len(triples) else 1
+    head, rel, tail = triples.long().unbind(1)
+    # Distinct triples, (head, r) and (r, tail) pairs as single int64 keys: a 1-D unique is far
+    # faster and leaner than unique(dim=0) on millions of rows.
+    triple_rel = torch.unique((head * num_relations + rel) * num_entities + tail) // num_entities % num_relations
+    count = torch.bincount(triple_rel, minlength=num_relations).double()
+    heads = torch.bincount(torch.unique(head * num_relations + rel) % num_relations, minlength=num_relations).double()
+    tails = torch.bincount(torch.unique(rel * num_entities + tail) // num_entities, minlength=num_relations).double()
     tph = count / heads.clamp(min=1)
     hpt = count / tails.clamp(min=1)
     prob = tph / (tph + hpt).clamp(min=1e-12)
