@@ -12,7 +12,8 @@ On :func:`gnnns.data.wikikg2_like` (2.5M entities, 535 relations, 16.1M training
 * construction time and the memory of each sampler's own tensors (adjacency, caches, generator).
 
 Score-based samplers see the model only through ``scorer``. Medians over ``--batches`` timed
-batches after two warm-up batches, single process, ``torch.get_num_threads()`` threads.
+round-robin rounds (each sampler once per round) after two warm-up rounds, single process,
+``torch.get_num_threads()`` threads.
 
     python benchmarks/sampler_cost.py                 # full size: ~10 GB, several minutes
     python benchmarks/sampler_cost.py --scale 0.125   # an eighth
@@ -97,17 +98,6 @@ def warm_up(model: SparseRotatE, optimizer: torch.optim.Optimizer, loss_fn: nn.M
                 value.zero_()
 
 
-def median_ms(fn, batches: int) -> float:
-    for _ in range(2):
-        fn()
-    times = []
-    for _ in range(batches):
-        start = time.perf_counter()
-        fn()
-        times.append(1000 * (time.perf_counter() - start))
-    return statistics.median(times)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--scale", type=float, default=1.0)
@@ -131,46 +121,45 @@ def main() -> None:
     k = args.num_negatives
     warm_up(model, optimizer, loss_fn, batches[0], k)
 
-    rows = []
+    samplers, rows = {}, []
     for name in args.samplers:
-        options = dict(SAMPLERS[name])
         gc.collect()
         start = time.perf_counter()
-        sampler = build_sampler(name.split(",")[0], kg, **options)
-        build_seconds = time.perf_counter() - start
-        memory = tensor_gb(sampler)
-        turn = iter(range(10**9))
-
-        def sample(sampler=sampler, turn=turn):
-            return sampler(batches[next(turn) % 4], k, scorer=model.scorer)
-
-        def step(sampler=sampler, turn=turn):
-            positives = batches[next(turn) % 4]
-            negatives = sampler(positives, k, scorer=model.scorer)
-            pos, neg = model.scores(positives, negatives.entities, negatives.corrupt_head)
-            loss = loss_fn(pos, neg, negatives.weight)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-
-        sample_ms = median_ms(sample, args.batches)
-        step_ms = median_ms(step, args.batches)
-        row = {
-            "sampler": name,
-            "build_seconds": build_seconds,
-            "memory_gb": memory,
-            "sample_ms": sample_ms,
-            "negatives_per_second": args.batch_size * k / (sample_ms / 1000),
-            "step_ms": step_ms,
-            "stats": sampler.epoch_stats(),
-        }
-        rows.append(row)
-        print(
-            f"{name:>20}: build {build_seconds:6.1f} s  {memory:5.2f} GB  sample {sample_ms:8.1f} ms  "
-            f"step {step_ms:8.1f} ms",
-            flush=True,
+        samplers[name] = build_sampler(name.split(",")[0], kg, **SAMPLERS[name])
+        rows.append(
+            {"sampler": name, "build_seconds": time.perf_counter() - start, "memory_gb": tensor_gb(samplers[name])}
         )
-        del sampler
+        print(f"{name:>20}: built in {rows[-1]['build_seconds']:.1f} s, {rows[-1]['memory_gb']:.2f} GB", flush=True)
+
+    def sample(sampler, positives):
+        return sampler(positives, k, scorer=model.scorer)
+
+    def step(sampler, positives):
+        negatives = sampler(positives, k, scorer=model.scorer)
+        pos, neg = model.scores(positives, negatives.entities, negatives.corrupt_head)
+        loss = loss_fn(pos, neg, negatives.weight)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    # Round robin: every timed round runs each sampler once, so drift in the machine's speed
+    # (page cache, other jobs, allocator state) reaches all samplers alike.
+    times = {name: {"sample": [], "step": []} for name in samplers}
+    for round_ in range(args.batches + 2):
+        positives = batches[round_ % len(batches)]
+        for name, sampler in samplers.items():
+            for kind, fn in (("sample", sample), ("step", step)):
+                start = time.perf_counter()
+                fn(sampler, positives)
+                if round_ >= 2:
+                    times[name][kind].append(1000 * (time.perf_counter() - start))
+    for row in rows:
+        name = row["sampler"]
+        row["sample_ms"] = statistics.median(times[name]["sample"])
+        row["step_ms"] = statistics.median(times[name]["step"])
+        row["negatives_per_second"] = args.batch_size * k / (row["sample_ms"] / 1000)
+        row["stats"] = samplers[name].epoch_stats()
+        print(f"{name:>20}: sample {row['sample_ms']:8.1f} ms  step {row['step_ms']:8.1f} ms", flush=True)
     base = next((r for r in rows if r["sampler"] == "uniform"), None)
     for r in rows:
         r["sample_ratio"] = r["sample_ms"] / base["sample_ms"] if base else None
@@ -193,7 +182,8 @@ def markdown(p: dict) -> str:
         "# Sampler cost at ogbl-wikikg2's size",
         "",
         f"{p['graph']['repr']}, generated by `wikikg2_like({a['scale']:g})` in {p['graph']['seconds']:.0f} s. "
-        f"Batch {a['batch_size']} positives x {a['num_negatives']} negatives; medians of {a['batches']} batches. "
+        f"Batch {a['batch_size']} positives x {a['num_negatives']} negatives; medians of {a['batches']} "
+        "round-robin rounds (every sampler once per round). "
         "Step = sampling + RotatE (dim 100) scores + NSSA loss + backward + SparseAdam on the touched rows.",
         "",
         "| sampler | build s | tensors GB | ms / batch | negatives / s | × uniform | step ms | step × uniform |",
