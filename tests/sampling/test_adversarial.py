@@ -1,19 +1,13 @@
 import io
+from functools import partial
 
 import pytest
 import torch
 
-from gnnns.data import KnowledgeGraph
 from gnnns.sampling.adversarial import AdversarialSampler
+from tests.graphs import random_kg
 
-
-def small_kg(seed: int = 0, num_entities: int = 60, num_relations: int = 3, n: int = 300) -> KnowledgeGraph:
-    g = torch.Generator().manual_seed(seed)
-    h = torch.randint(num_entities, (n,), generator=g)
-    r = torch.randint(num_relations, (n,), generator=g)
-    t = torch.randint(num_entities, (n,), generator=g)
-    triples = torch.unique(torch.stack([h, r, t], 1), dim=0)
-    return KnowledgeGraph(triples, num_entities=num_entities, num_relations=num_relations)
+small_kg = partial(random_kg, num_entities=60, num_relations=3, n=300)
 
 
 def rewards(entities_set: torch.Tensor, num_entities: int):

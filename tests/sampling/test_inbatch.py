@@ -1,18 +1,14 @@
+from functools import partial
+
 import pytest
 import torch
 
 from gnnns.data import KnowledgeGraph
 from gnnns.models import build_model
 from gnnns.sampling.inbatch import InBatchSampler, batch_entities, masked_uniform_weights
+from tests.graphs import random_kg
 
-
-def small_kg(seed: int = 0, num_entities: int = 40, num_relations: int = 3, n: int = 200) -> KnowledgeGraph:
-    g = torch.Generator().manual_seed(seed)
-    h = torch.randint(num_entities, (n,), generator=g)
-    r = torch.randint(num_relations, (n,), generator=g)
-    t = torch.randint(num_entities, (n,), generator=g)
-    triples = torch.unique(torch.stack([h, r, t], 1), dim=0)
-    return KnowledgeGraph(triples, num_entities=num_entities, num_relations=num_relations)
+small_kg = partial(random_kg, num_entities=40, num_relations=3, n=200)
 
 
 def true_entities(pos: torch.Tensor, corrupt_head: torch.Tensor) -> torch.Tensor:

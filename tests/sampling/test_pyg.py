@@ -1,23 +1,19 @@
+from functools import partial
+
 import pytest
 import torch
 import torch.nn.functional as F
 from torch_geometric.data import Data
 from torch_geometric.nn.kge import ComplEx, DistMult, RotatE, TransE
 
-from gnnns.data import KnowledgeGraph
 from gnnns.sampling import BernoulliSampler, Negatives, UniformSampler
 from gnnns.sampling.pyg import kge_score, kge_scorer, knowledge_graph_from_data, link_negatives
+from tests.graphs import random_kg
 
 KGE_MODELS = [TransE, DistMult, ComplEx, RotatE]
 
 
-def small_kg(seed: int = 0, num_entities: int = 40, num_relations: int = 3, n: int = 200) -> KnowledgeGraph:
-    g = torch.Generator().manual_seed(seed)
-    h = torch.randint(num_entities, (n,), generator=g)
-    r = torch.randint(num_relations, (n,), generator=g)
-    t = torch.randint(num_entities, (n,), generator=g)
-    triples = torch.unique(torch.stack([h, r, t], 1), dim=0)
-    return KnowledgeGraph(triples, num_entities=num_entities, num_relations=num_relations)
+small_kg = partial(random_kg, num_entities=40, num_relations=3, n=200)
 
 
 def test_knowledge_graph_from_data_inverts_to_pyg():

@@ -1,4 +1,5 @@
 from collections import defaultdict
+from functools import partial
 
 import pytest
 import torch
@@ -11,15 +12,9 @@ from gnnns.sampling import (
     bernoulli_head_probability,
     build_sampler,
 )
+from tests.graphs import random_kg
 
-
-def small_kg(seed: int = 0, num_entities: int = 30, num_relations: int = 4, n: int = 300) -> KnowledgeGraph:
-    g = torch.Generator().manual_seed(seed)
-    h = torch.randint(num_entities, (n,), generator=g)
-    r = torch.randint(num_relations, (n,), generator=g)
-    t = torch.randint(num_entities, (n,), generator=g)
-    triples = torch.unique(torch.stack([h, r, t], 1), dim=0)
-    return KnowledgeGraph(triples, num_entities=num_entities, num_relations=num_relations)
+small_kg = partial(random_kg, num_entities=30, num_relations=4, n=300)
 
 
 @pytest.mark.parametrize("cls", [UniformSampler, BernoulliSampler])
