@@ -145,7 +145,11 @@ class NSCachingSampler(NegativeSampler):
         scorer = require_scorer(scorer, self)
         row, found = self.lookup(positives, corrupt_head)
         shape = (positives.size(0), num_negatives)
-        column = torch.randint(self.cache_size, shape, device=positives.device)
+        # Cache slots in a random order, each used once before any is repeated: k <= N1 negatives
+        # are distinct cache entries, and larger k spreads evenly over the cache.
+        repeats = -(-num_negatives // self.cache_size)
+        rounds = torch.rand(positives.size(0), repeats, self.cache_size, device=positives.device).argsort(dim=2)
+        column = rounds.flatten(1)[:, :num_negatives]
         uniform = torch.randint(self.num_entities, shape, device=positives.device)
         entities = torch.where(found.unsqueeze(1), self.cache[row.unsqueeze(1), column].long(), uniform)
         self.count(fallback=(~found).sum(), rows=positives.size(0))

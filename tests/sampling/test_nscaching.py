@@ -203,3 +203,23 @@ def test_errors():
         NSCachingSampler(kg, update="best")
     with pytest.raises(ValueError, match="cache_size"):
         NSCachingSampler(kg, cache_size=0)
+
+
+def test_negatives_use_every_cache_slot_before_repeating_one():
+    kg = small_kg()
+    sampler = NSCachingSampler(kg, cache_size=8, num_fresh=4).eval()  # eval: no refresh between draws
+    positives = kg.train[:32]
+    corrupt_head = torch.zeros(32, dtype=torch.bool)
+    cached = sampler.cached(positives, corrupt_head)  # [32, 8] entity in each slot
+    rows = [i for i in range(32) if len(set(cached[i].tolist())) == 8]  # slots told apart by entity
+    assert len(rows) > 20
+
+    def slots(k):
+        entities = sampler.sample(positives, k, corrupt_head, scorer=lambda p, e, c: e.float()).entities
+        return [torch.tensor([cached[i].tolist().index(e) for e in entities[i].tolist()]) for i in rows]
+
+    assert all(len(set(s.tolist())) == 5 for s in slots(5))  # k <= N1: distinct slots
+    assert all(sorted(s.tolist()) == list(range(8)) for s in slots(8))
+    for s in slots(20):  # k > N1: every slot twice or three times
+        counts = torch.bincount(s, minlength=8)
+        assert int(counts.min()) == 2 and int(counts.max()) == 3
