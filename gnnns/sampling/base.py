@@ -32,11 +32,21 @@ class NegativeSampler(nn.Module):
         kg (KnowledgeGraph): the training graph.
         filtered (bool): redraw negatives that are known training triples. (default: False)
         max_rounds (int): redraw rounds for ``filtered``. (default: 10)
+        num_entities (int, optional): :math:`E` when ``kg`` is None (wrappers take it from the
+            samplers they wrap).
     """
 
-    def __init__(self, kg: KnowledgeGraph, filtered: bool = False, max_rounds: int = 10):
+    def __init__(
+        self,
+        kg: KnowledgeGraph | None,
+        filtered: bool = False,
+        max_rounds: int = 10,
+        num_entities: int | None = None,
+    ):
         super().__init__()
-        self.num_entities = kg.num_entities
+        if kg is None and (num_entities is None or filtered):
+            raise ValueError("a sampler without a graph needs num_entities and cannot filter known triples")
+        self.num_entities = int(num_entities) if kg is None else kg.num_entities
         self.filtered = bool(filtered)
         self.max_rounds = int(max_rounds)
         self.index = kg.train_index() if filtered else None

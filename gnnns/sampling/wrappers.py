@@ -31,14 +31,7 @@ class SamplerWrapper(NegativeSampler):
                     f"{type(self).__name__}: {name!r} is a {type(sampler).__name__}, expected a NegativeSampler"
                 )
         first = next(iter(samplers.values()))
-        # The base class builds its state from a graph; a wrapper takes it from what it wraps.
-        nn.Module.__init__(self)
-        self.num_entities = first.num_entities
-        self.filtered = False
-        self.max_rounds = 0
-        self.index = None
-        self.progress = 0.0
-        self.stats = {}
+        super().__init__(None, max_rounds=0, num_entities=first.num_entities)
         self.samplers = nn.ModuleDict(samplers)
 
     def corrupt_head(self, positives: Tensor) -> Tensor:
