@@ -9,6 +9,9 @@ neighbourhood. ``gnnns.sampling.pyg.link_negatives`` does the seed bookkeeping b
 and also accepts the local ids of a ``LinkNeighborLoader`` batch. UMLS is read from
 ``$GNNNS_DATA/umls`` (default ``../shared/datasets/umls``); the held-out metric ranks the true tail
 of each test triple among all entities (raw ranks, as PyG's ``KGEModel.test``).
+
+What to expect (2 CPU cores): epoch 1 loss 1.38, test tail MRR 0.134; epoch 10 loss 0.53, MRR
+0.218, Hits@10 0.587, in about 13 s on a quiet machine (71 s while other jobs ran).
 """
 
 import argparse
