@@ -27,23 +27,34 @@ class BCELoss(nn.Module):
     * :meth:`forward_all`: :math:`C = E`, the mean of :math:`\ell` over all ``[B, E]`` entries
       against the multi-hot target (one-hot for a LongTensor of true indices).
 
-    Note: ConvE's and CompGCN's code add :math:`1 / E` rather than :math:`\varepsilon / E` to the
-    scaled targets; with the usual :math:`\varepsilon = 0.1` the difference is a constant
-    :math:`0.9 / E` on every target.
+    ConvE's and CompGCN's code add :math:`1 / C` rather than :math:`\varepsilon / C` to the scaled
+    targets, :math:`\tilde{y} = (1 - \varepsilon) \, y + 1 / C` (when :math:`\varepsilon > 0`);
+    ``smoothing="conve"`` reproduces that, for exact reproductions of those papers.
 
     Args:
         label_smoothing (float, optional): :math:`\varepsilon \in [0, 1)`. (default: :obj:`0.0`)
+        smoothing (str, optional): ``"mix"`` (the mixture above) or ``"conve"`` (add :math:`1 / C`
+            as ConvE's and CompGCN's code do). (default: :obj:`"mix"`)
     """
 
-    def __init__(self, label_smoothing: float = 0.0) -> None:
+    def __init__(self, label_smoothing: float = 0.0, smoothing: str = "mix") -> None:
         super().__init__()
         if not 0.0 <= label_smoothing < 1.0:
             raise ValueError(f"BCELoss: label_smoothing must be in [0, 1), got {label_smoothing}")
+        if smoothing not in ("mix", "conve"):
+            raise ValueError(f"BCELoss: smoothing must be 'mix' or 'conve', got {smoothing!r}")
         self.label_smoothing = label_smoothing
+        self.smoothing = smoothing
+
+    def _floor(self, candidates: int) -> float:
+        """The smoothed target of a false candidate among ``candidates``."""
+        if self.smoothing == "conve" and self.label_smoothing > 0:
+            return 1.0 / candidates
+        return self.label_smoothing / candidates
 
     def forward(self, pos: Tensor, neg: Tensor, weight: Tensor | None = None) -> Tensor:
         """Args: ``pos [B]``, ``neg [B, k]``, ``weight [B, k]`` (rows sum to 1). Returns a scalar."""
-        floor = self.label_smoothing / (neg.size(-1) + 1)
+        floor = self._floor(neg.size(-1) + 1)
         pos_loss = F.binary_cross_entropy_with_logits(
             pos, pos.new_full(pos.shape, 1.0 - self.label_smoothing + floor), reduction="none"
         )
@@ -69,8 +80,8 @@ class BCELoss(nn.Module):
                 f"got {list(targets.shape)}"
             )
         eps = self.label_smoothing
-        smoothed = targets.to(scores.dtype) * (1.0 - eps) + eps / scores.size(-1)
+        smoothed = targets.to(scores.dtype) * (1.0 - eps) + self._floor(scores.size(-1))
         return F.binary_cross_entropy_with_logits(scores, smoothed)
 
     def extra_repr(self) -> str:
-        return f"label_smoothing={self.label_smoothing}"
+        return f"label_smoothing={self.label_smoothing}, smoothing={self.smoothing!r}"

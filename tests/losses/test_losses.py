@@ -248,7 +248,9 @@ def test_build_loss():
     assert loss_parameters("infonce") == ["temperature"]
     with pytest.raises(ValueError, match=r"unknown loss 'hinge'.*'bce'"):
         build_loss("hinge")
-    with pytest.raises(ValueError, match=r"does not take \['margin'\]; its parameters: \['label_smoothing'\]"):
+    with pytest.raises(
+        ValueError, match=r"does not take \['margin'\]; its parameters: \['label_smoothing', 'smoothing'\]"
+    ):
         build_loss("bce", margin=1.0)
 
 
@@ -259,3 +261,17 @@ def test_invalid_hyperparameters_raise():
         BCELoss(1.0)
     with pytest.raises(ValueError, match="adversarial_temperature"):
         NSSALoss(adversarial_temperature=-1.0)
+
+
+def test_bce_conve_smoothing_adds_one_over_candidates():
+    # ConvE/CompGCN targets: (1 - eps) y + 1 / E, written out for E = 4.
+    scores = torch.tensor([[0.3, -1.2, 2.0, 0.1]])
+    targets = torch.tensor([[0.0, 1.0, 0.0, 0.0]])
+    smoothed = np.array([0.25, 0.9 + 0.25, 0.25, 0.25])
+    expected = np.mean([np_bce(s, y) for s, y in zip(scores.ravel().tolist(), smoothed, strict=True)])
+    assert BCELoss(0.1, smoothing="conve").forward_all(scores, targets).item() == pytest.approx(expected, rel=1e-6)
+    # Without smoothing both styles are plain BCE.
+    plain = np.mean([np_bce(s, y) for s, y in zip(scores.ravel().tolist(), [0, 1, 0, 0], strict=True)])
+    assert BCELoss(0.0, smoothing="conve").forward_all(scores, targets).item() == pytest.approx(plain, rel=1e-6)
+    with pytest.raises(ValueError, match="smoothing must be"):
+        BCELoss(0.1, smoothing="spread")
