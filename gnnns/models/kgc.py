@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import torch
 from torch import Tensor, nn
 
 from gnnns.models.decoders.base import Decoder
+from gnnns.models.encoders.graph_input import global_ids
 
 
 class KGCModel(nn.Module):
@@ -19,6 +23,12 @@ class KGCModel(nn.Module):
     :math:`(?, r, t)` as the tail query :math:`(t, r + R, ?)` (Lacroix et al., 2018), which is how
     1-N training works and what ConvE-style decoders need.
 
+    :attr:`graph` is what the encoder reads: the training graph for a GNN encoder (a subgraph
+    during a neighbour-sampled step), :obj:`None` for an embedding table. In evaluation mode
+    without gradients, an encoder with an ``inference`` method computes every entity's embedding
+    layer by layer in bounded memory. Within :meth:`cached_embeddings` the encoder runs once and
+    every score of the block (the sampler's, the loss's, the regulariser's) reuses its output.
+
     Args:
         encoder (nn.Module): ``encoder(graph) -> (entity_emb [E, De], relation_emb [R', Dr])``.
         decoder (Decoder): the scoring function.
@@ -26,6 +36,10 @@ class KGCModel(nn.Module):
         reciprocal (bool): answer head queries through inverse relations. (default: False)
         compile (bool): fuse the scoring kernels with :func:`torch.compile`; on CPU this
             roughly triples the throughput of distance decoders. (default: False)
+        entity_bias (int): with a positive number of entities :math:`E`, the model holds a
+            free per-entity bias :math:`b_e` and appends it to the encoder's embeddings as a last
+            column, for decoders that read their candidates' bias there (ConvE) behind an
+            encoder whose outputs are all computed (a GNN). (default: 0, no bias)
     """
 
     def __init__(
@@ -35,6 +49,7 @@ class KGCModel(nn.Module):
         num_relations: int,
         reciprocal: bool = False,
         compile: bool = False,
+        entity_bias: int = 0,
     ):
         super().__init__()
         self.encoder = encoder
@@ -42,6 +57,8 @@ class KGCModel(nn.Module):
         self.num_relations = int(num_relations)
         self.reciprocal = bool(reciprocal)
         self.graph = None
+        self.entity_bias = nn.Parameter(torch.zeros(entity_bias, 1)) if entity_bias > 0 else None
+        self._cached: tuple[Tensor, Tensor] | None = None
         self._train_kernel = _candidate_scores
         self._all_kernel = decoder.match_all
         self._compiled_shapes: dict[bool, tuple] = {}
@@ -52,10 +69,41 @@ class KGCModel(nn.Module):
     def reset_parameters(self) -> None:
         self.encoder.reset_parameters()
         self.decoder.reset_parameters()
+        if self.entity_bias is not None:
+            nn.init.zeros_(self.entity_bias)
+
+    def _apply(self, fn, recurse: bool = True):
+        # `.to(device)` moves the graph the encoder reads along with the parameters.
+        if self.graph is not None:
+            self.graph = self.graph.apply(fn)
+        return super()._apply(fn, recurse)
 
     def embeddings(self) -> tuple[Tensor, Tensor]:
-        """Entity ``[E, De]`` and relation ``[R', Dr]`` embeddings from the encoder."""
-        return self.encoder(self.graph)
+        """Entity ``[N, De]`` and relation ``[R', Dr]`` embeddings from the encoder (row ``i``:
+        node ``i`` of :attr:`graph`, which is entity ``i`` unless the graph is a subgraph)."""
+        if self._cached is not None:
+            return self._cached
+        graph = self.graph
+        inference = getattr(self.encoder, "inference", None)
+        if inference is not None and graph is not None and not self.training and not torch.is_grad_enabled():
+            ent, rel = inference(graph)
+        else:
+            ent, rel = self.encoder(graph)
+        if self.entity_bias is not None:
+            bias = self.entity_bias if graph is None else self.entity_bias[global_ids(graph)]
+            ent = torch.cat([ent, bias], -1)
+        return ent, rel
+
+    @contextmanager
+    def cached_embeddings(self) -> Iterator[tuple[Tensor, Tensor]]:
+        """Run the encoder once, now (with gradients if they are enabled), and let every score
+        computed inside the block reuse its output: one GNN pass per training step."""
+        self._cached = None
+        self._cached = self.embeddings()
+        try:
+            yield self._cached
+        finally:
+            self._cached = None
 
     def _relation_and_side(self, relation: Tensor, corrupt_head: Tensor) -> tuple[Tensor, Tensor | bool]:
         if not self.reciprocal:
@@ -73,7 +121,9 @@ class KGCModel(nn.Module):
     def score_candidates(self, positives: Tensor, entities: Tensor, corrupt_head: Tensor) -> Tensor:
         """Scores of the triples made by replacing one side of each positive.
 
-        This is the ``scorer`` that score-aware samplers receive.
+        This is the ``scorer`` that score-aware samplers receive. It scores in evaluation mode:
+        a sampler sees the model's scores without dropout noise, and its candidates do not move
+        BatchNorm's running statistics (nor meet BatchNorm's need for more than one row).
 
         Args:
             positives (Tensor): shape ``[B, 3]``.
@@ -83,7 +133,12 @@ class KGCModel(nn.Module):
         Returns:
             Tensor of shape ``[B, k]``.
         """
-        _, neg = self.score_batch(positives, entities, corrupt_head)
+        was_training = self.training
+        self.eval()
+        try:
+            _, neg = self.score_batch(positives, entities, corrupt_head)
+        finally:
+            self.train(was_training)
         return neg
 
     def score_batch(

@@ -54,14 +54,15 @@ def test_hand_computed_score(decoder, h, r, t, expected):
 
 
 def test_registry_and_dims():
-    assert set(DECODERS) == {"transe", "distmult", "complex", "rotate", "rescal"}
-    dims = {name: (cls(5).entity_dim, cls(5).relation_dim) for name, cls in DECODERS.items()}
+    assert set(DECODERS) == {"transe", "distmult", "complex", "rotate", "rescal", "conve"}
+    dims = {name: (cls(6).entity_dim, cls(6).relation_dim) for name, cls in DECODERS.items()}
     assert dims == {
-        "transe": (5, 5),
-        "distmult": (5, 5),
-        "complex": (10, 10),
-        "rotate": (10, 5),
-        "rescal": (5, 25),
+        "transe": (6, 6),
+        "distmult": (6, 6),
+        "complex": (12, 12),
+        "rotate": (12, 6),
+        "rescal": (6, 36),
+        "conve": (7, 6),  # the last entity column is the bias b_t
     }
     with pytest.raises(ValueError, match="p must be 1 or 2"):
         TransE(4, p=3)

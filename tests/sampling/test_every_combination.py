@@ -41,7 +41,7 @@ def test_one_step_with_every_decoder_and_loss(sampler_name, filtered):
         for loss_name in LOSSES:
             where = f"{sampler_name} (filtered={filtered}) x {decoder} x {loss_name}"
             sampler = build_sampler(sampler_name, kg, filter_negatives=filtered, **SPECS[sampler_name])
-            model = build_model(decoder, kg, 8)
+            model = build_model(decoder, kg, 8, reciprocal=decoder == "conve")  # ConvE: tail queries only
             loss_fn = build_loss(loss_name, **LOSS_KWARGS.get(loss_name, {}))
             negatives = sampler(positives, 4, scorer=model.score_candidates)
             assert negatives.entities.shape == (16, 4), where

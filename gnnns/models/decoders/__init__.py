@@ -2,6 +2,7 @@
 
 from gnnns.models.decoders.base import Decoder
 from gnnns.models.decoders.complex import ComplEx
+from gnnns.models.decoders.conve import ConvE
 from gnnns.models.decoders.distmult import DistMult
 from gnnns.models.decoders.rescal import RESCAL
 from gnnns.models.decoders.rotate import RotatE
@@ -13,6 +14,7 @@ DECODERS: dict[str, type[Decoder]] = {
     "complex": ComplEx,
     "rotate": RotatE,
     "rescal": RESCAL,
+    "conve": ConvE,
 }
 
-__all__ = ["DECODERS", "RESCAL", "ComplEx", "Decoder", "DistMult", "RotatE", "TransE"]
+__all__ = ["DECODERS", "RESCAL", "ComplEx", "ConvE", "Decoder", "DistMult", "RotatE", "TransE"]
