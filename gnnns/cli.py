@@ -13,7 +13,14 @@ from gnnns.config import RunConfig, read_config_file
 
 HELP = {
     "dataset": "dataset name (see `gnnns datasets`) or a folder with train/valid/test.txt",
-    "model": "decoder: transe, distmult, complex, rotate, rescal",
+    "model": "decoder: transe, distmult, complex, rotate, rescal, conve",
+    "decoder_options": "a decoder setting KEY=VALUE, repeatable: --decoder-option num_filters=200",
+    "encoder": "encoder: embedding (a free vector per entity), rgcn or compgcn",
+    "encoder_options": "an encoder setting KEY=VALUE, repeatable: --encoder-option num_bases=2",
+    "graph_mode": "GNN encoders: full (one pass over the whole graph per step) or neighbor (sampled subgraphs)",
+    "num_neighbors": "neighbor mode: neighbours sampled per hop, comma-separated (-1: all)",
+    "exclude_positives": "full mode: keep each batch's positive edges out of message passing",
+    "smoothing": "bce label smoothing: mix ((1-eps) y + eps/E) or conve ((1-eps) y + 1/E)",
     "dim": "embedding size (complex coordinates for complex/rotate)",
     "p": "norm of TransE (1 or 2)",
     "training": "negative (negative sampling), 1vsall or kvsall (1-N scoring, reciprocal relations)",
@@ -70,6 +77,9 @@ def _add_train_flags(parser: argparse.ArgumentParser) -> None:
                 metavar="KEY=VALUE",
                 help=HELP[name],
             )
+        elif isinstance(default, list):
+            text = ",".join(str(v) for v in default)
+            parser.add_argument(flag, default=None, metavar="N,N", help=f"{HELP[name]} (default: {text})")
         elif isinstance(default, bool):
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=HELP[name])
         else:

@@ -22,6 +22,12 @@ class RunConfig:
     model: str = "complex"
     dim: int = 64
     p: int = 1  # TransE norm
+    decoder_options: dict = field(default_factory=dict)  # keyword arguments of the decoder (ConvE's)
+    encoder: str = "embedding"  # embedding | rgcn | compgcn
+    encoder_options: dict = field(default_factory=dict)  # keyword arguments of the encoder
+    graph_mode: str = "full"  # GNN encoders: full (one pass per step) | neighbor (sampled subgraphs)
+    num_neighbors: list = field(default_factory=lambda: [10, 10])  # neighbor mode: fan-out per hop
+    exclude_positives: bool = False  # full mode: keep the batch's positive edges out of message passing
     training: str = "negative"  # negative | 1vsall | kvsall
     reciprocal: bool = False
     sampler: str = "uniform"
@@ -35,6 +41,7 @@ class RunConfig:
     false_negative_prior: float = 0.1  # debiased loss: chance that a sampled negative is true
     negative_hardness: float = 0.0  # debiased loss: weight of hard negatives (beta)
     label_smoothing: float = 0.0
+    smoothing: str = "mix"  # bce: mix ((1-eps) y + eps/E) | conve ((1-eps) y + 1/E, as ConvE and CompGCN)
     regularizer_weight: float = 0.0  # N3 (Lacroix et al., 2018)
     optimizer: str = "adam"
     lr: float = 0.01
@@ -55,8 +62,15 @@ class RunConfig:
     output: str | None = None  # run directory; gnnns train picks runs/<dataset>-<model>-<time>
 
     def __post_init__(self) -> None:
-        if not isinstance(self.sampler_options, dict):
-            raise ValueError(f"sampler_options must be a mapping of setting: value, got {self.sampler_options!r}")
+        for name in ("sampler_options", "encoder_options", "decoder_options"):
+            if not isinstance(getattr(self, name), dict):
+                raise ValueError(f"{name} must be a mapping of setting: value, got {getattr(self, name)!r}")
+        if isinstance(self.num_neighbors, str):
+            self.num_neighbors = [int(n) for n in self.num_neighbors.split(",") if n.strip()]
+        if not self.num_neighbors or not all(isinstance(n, int) and (n > 0 or n == -1) for n in self.num_neighbors):
+            raise ValueError(
+                f"num_neighbors must be positive integers or -1 (all), one per hop, got {self.num_neighbors!r}"
+            )
 
     @classmethod
     def field_names(cls) -> list[str]:

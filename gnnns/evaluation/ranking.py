@@ -117,8 +117,10 @@ def evaluate(
     was_training = model.training
     model.eval()
     try:
-        head = filtered_ranks(model, triples, index, True, batch_size, progress)
-        tail = filtered_ranks(model, triples, index, False, batch_size, progress)
+        # A GNN encoder embeds every entity once for both sides.
+        with torch.no_grad(), model.cached_embeddings():
+            head = filtered_ranks(model, triples, index, True, batch_size, progress)
+            tail = filtered_ranks(model, triples, index, False, batch_size, progress)
     finally:
         model.train(was_training)
     out = rank_metrics(torch.cat([head, tail]))

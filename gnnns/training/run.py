@@ -13,11 +13,12 @@ import torch
 from gnnns.config import RunConfig
 from gnnns.data import KnowledgeGraph, load_dataset
 from gnnns.evaluation import evaluate
-from gnnns.loaders import OneToNLoader, TripleLoader
+from gnnns.loaders import NeighborSubgraphs, OneToNLoader, TripleLoader
 from gnnns.losses import build_loss
 from gnnns.models import KGCModel, build_model
 from gnnns.sampling import build_sampler
 from gnnns.sampling.diagnostics import NegativeDiagnostics
+from gnnns.training.graph_scoring import FullGraphScoring, SubgraphScoring
 from gnnns.training.trainer import LAST, Trainer
 
 OPTIMIZERS = {"adam": torch.optim.Adam, "adagrad": torch.optim.Adagrad, "sgd": torch.optim.SGD}
@@ -31,15 +32,38 @@ def seed_everything(seed: int) -> None:
 
 
 def build_run_model(config: RunConfig, kg: KnowledgeGraph) -> KGCModel:
-    """The model a config describes (1-N training implies reciprocal relations)."""
-    kwargs = {}
+    """The model a config describes (1-N training and ConvE imply reciprocal relations)."""
+    kwargs = dict(config.decoder_options)
     if config.model == "transe":
-        kwargs["p"] = config.p
+        kwargs.setdefault("p", config.p)
     if config.model == "rotate":
-        kwargs["margin"] = config.margin
-    reciprocal = config.reciprocal or config.training in ONE_TO_N
-    model = build_model(config.model, kg, config.dim, reciprocal=reciprocal, compile=config.compile, **kwargs)
+        kwargs.setdefault("margin", config.margin)
+    reciprocal = config.reciprocal or config.training in ONE_TO_N or config.model == "conve"
+    model = build_model(
+        config.model,
+        kg,
+        config.dim,
+        reciprocal=reciprocal,
+        compile=config.compile,
+        encoder=config.encoder,
+        encoder_options=config.encoder_options,
+        **kwargs,
+    )
     return model.to(config.device)
+
+
+def build_scoring(config: RunConfig, kg: KnowledgeGraph, model: KGCModel) -> FullGraphScoring | SubgraphScoring:
+    """Full-graph scoring, or neighbour-sampled subgraphs (``graph_mode: neighbor``)."""
+    if config.graph_mode not in ("full", "neighbor"):
+        raise ValueError(f"unknown graph_mode {config.graph_mode!r}; expected 'full' or 'neighbor'")
+    if config.graph_mode == "full":
+        return FullGraphScoring(model, exclude_positives=config.exclude_positives)
+    if config.encoder == "embedding":
+        raise ValueError("graph_mode 'neighbor' needs a GNN encoder (--encoder rgcn or compgcn)")
+    if config.training in ONE_TO_N:
+        raise ValueError(f"graph_mode 'neighbor' trains by negative sampling; {config.training} scores every entity")
+    subgraphs = NeighborSubgraphs(kg.train, kg.num_entities, kg.num_relations, config.num_neighbors)
+    return SubgraphScoring(model, subgraphs)
 
 
 def build_run_loss(config: RunConfig) -> torch.nn.Module:
@@ -53,7 +77,7 @@ def build_run_loss(config: RunConfig) -> torch.nn.Module:
             "hardness": config.negative_hardness,
         },
         "sce": {"label_smoothing": config.label_smoothing},
-        "bce": {"label_smoothing": config.label_smoothing},
+        "bce": {"label_smoothing": config.label_smoothing, "smoothing": config.smoothing},
     }
     if config.loss not in kwargs:
         raise ValueError(f"unknown loss {config.loss!r}; expected one of {sorted(kwargs)}")
@@ -76,6 +100,7 @@ def build_trainer(config: RunConfig, kg: KnowledgeGraph, run_dir: Path | None) -
     if config.training not in ("negative", *ONE_TO_N):
         raise ValueError(f"unknown training {config.training!r}; expected 'negative', '1vsall' or 'kvsall'")
     model = build_run_model(config, kg)
+    scoring = build_scoring(config, kg, model)
     sampler = diagnostics = None
     if config.training in ONE_TO_N:
         loader = OneToNLoader(kg.train, kg.num_entities, kg.num_relations, config.batch_size, mode=config.training)
@@ -103,6 +128,7 @@ def build_trainer(config: RunConfig, kg: KnowledgeGraph, run_dir: Path | None) -
         diagnostics=diagnostics,
         time_budget=config.time_budget,
         budget_clock=config.budget_clock,
+        scoring=scoring,
     )
 
 

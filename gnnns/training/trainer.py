@@ -18,6 +18,7 @@ from gnnns.models import KGCModel
 from gnnns.sampling import NegativeSampler
 from gnnns.sampling.diagnostics import NegativeDiagnostics
 from gnnns.training import checkpoint
+from gnnns.training.graph_scoring import FullGraphScoring, SubgraphScoring
 
 LAST = "checkpoint.pt"
 BEST = "best.pt"
@@ -66,6 +67,9 @@ class Trainer:
         diagnostics (NegativeDiagnostics, optional): measures the sampler's negatives (hardness,
             false-negative rate, diversity, cost); its per-epoch means go to ``metrics.jsonl``
             under ``"negatives"``.
+        scoring (FullGraphScoring or SubgraphScoring, optional): where a step's scores come from:
+            one encoder pass over the model's whole graph (default), or neighbour-sampled
+            subgraphs around the entities each step scores.
     """
 
     def __init__(
@@ -87,12 +91,16 @@ class Trainer:
         diagnostics: NegativeDiagnostics | None = None,
         time_budget: float = 0.0,
         budget_clock: str = "wall",
+        scoring: FullGraphScoring | SubgraphScoring | None = None,
     ):
         if budget_clock not in CLOCKS:
             raise ValueError(f"budget_clock must be one of {sorted(CLOCKS)}, got {budget_clock!r}")
         if isinstance(loader, TripleLoader) and sampler is None:
             raise ValueError("negative-sampling training needs a sampler")
         self.model, self.kg, self.loss, self.optimizer = model, kg, loss, optimizer
+        self.scoring = scoring if scoring is not None else FullGraphScoring(model)
+        if isinstance(self.scoring, SubgraphScoring) and regularizer_weight > 0:
+            raise ValueError("the N3 regulariser needs full-graph embeddings; it is not available with subgraphs")
         self.loader, self.sampler, self.num_negatives = loader, sampler, int(num_negatives)
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.eval_every, self.patience = int(eval_every), int(patience)
@@ -116,9 +124,12 @@ class Trainer:
         start = time.perf_counter()
         self._sample_seconds = self._diagnostic_seconds = 0.0
         if isinstance(self.loader, OneToNLoader):
-            loss = self._one_to_n_loss(*batch)
+            with self.scoring.step(None):
+                loss = self._one_to_n_loss(*batch)
         else:
-            loss = self._negative_sampling_loss(batch)
+            positives = batch.to(self.device, non_blocking=True)
+            with self.scoring.step(positives):
+                loss = self._negative_sampling_loss(positives)
         if not bool(torch.isfinite(loss)):
             return loss.detach()
         self.optimizer.zero_grad(set_to_none=True)
@@ -130,15 +141,14 @@ class Trainer:
         return loss.detach()
 
     def _negative_sampling_loss(self, positives: Tensor) -> Tensor:
-        positives = positives.to(self.device, non_blocking=True)
         start = time.perf_counter()
-        negatives = self.sampler(positives, self.num_negatives, scorer=self.model.score_candidates)
+        negatives = self.sampler(positives, self.num_negatives, scorer=self.scoring.score_candidates)
         self._sample_seconds = time.perf_counter() - start
         if self.diagnostics is not None and self.diagnostics.due():
             start = time.perf_counter()
-            self.diagnostics.observe(positives, negatives, self.model.score_all)
+            self.diagnostics.observe(positives, negatives, self.scoring.score_all)
             self._diagnostic_seconds = time.perf_counter() - start
-        pos, neg = self.model.score_batch(
+        pos, neg = self.scoring.score_batch(
             positives, negatives.entities, negatives.corrupt_head, shared=negatives.shared
         )
         loss = self.loss(pos, neg, negatives.weight)

@@ -1,5 +1,10 @@
-"""Encoders: ``encoder(graph) -> (entity_emb [E, De], relation_emb [R, Dr])``."""
+"""Encoders: ``encoder(graph) -> (entity_emb [E, De], relation_emb [R', Dr])``."""
 
+from torch import nn
+
+from gnnns.models.encoders.compgcn import CompGCNEncoder
 from gnnns.models.encoders.embedding import EmbeddingEncoder
 
-__all__ = ["EmbeddingEncoder"]
+ENCODERS: dict[str, type[nn.Module]] = {"embedding": EmbeddingEncoder, "compgcn": CompGCNEncoder}
+
+__all__ = ["ENCODERS", "CompGCNEncoder", "EmbeddingEncoder"]
