@@ -4,7 +4,12 @@ from torch import nn
 
 from gnnns.models.encoders.compgcn import CompGCNEncoder
 from gnnns.models.encoders.embedding import EmbeddingEncoder
+from gnnns.models.encoders.rgcn import RGCNEncoder
 
-ENCODERS: dict[str, type[nn.Module]] = {"embedding": EmbeddingEncoder, "compgcn": CompGCNEncoder}
+ENCODERS: dict[str, type[nn.Module]] = {
+    "embedding": EmbeddingEncoder,
+    "rgcn": RGCNEncoder,
+    "compgcn": CompGCNEncoder,
+}
 
-__all__ = ["ENCODERS", "CompGCNEncoder", "EmbeddingEncoder"]
+__all__ = ["ENCODERS", "CompGCNEncoder", "EmbeddingEncoder", "RGCNEncoder"]

@@ -42,18 +42,27 @@ def _flatten_hetero(data):
     for node_type in data.node_types:
         offsets[node_type] = start
         start += int(data[node_type].num_nodes)
+    if any(getattr(data[nt], "n_id", None) is not None for nt in data.node_types):
+        raise ValueError(
+            "a HeteroData subgraph with per-type n_id cannot be numbered globally here; pass the full "
+            "HeteroData, or a homogeneous Data with n_id (global entity ids)"
+        )
+    device = data.edge_index_dict[data.edge_types[0]].device if data.edge_types else torch.device("cpu")
     index, types = [], []
     for rel_id, (src, rel, dst) in enumerate(data.edge_types):
         ei = data[src, rel, dst].edge_index
         index.append(torch.stack([ei[0] + offsets[src], ei[1] + offsets[dst]]))
-        types.append(torch.full((ei.size(1),), rel_id, dtype=torch.long))
+        types.append(torch.full((ei.size(1),), rel_id, dtype=torch.long, device=device))
     out = Data(
         edge_index=torch.cat(index, 1) if index else torch.empty(2, 0, dtype=torch.long),
         edge_type=torch.cat(types) if types else torch.empty(0, dtype=torch.long),
         num_nodes=start,
     )
     out.node_type = torch.cat(
-        [torch.full((int(data[nt].num_nodes),), i, dtype=torch.long) for i, nt in enumerate(data.node_types)]
+        [
+            torch.full((int(data[nt].num_nodes),), i, dtype=torch.long, device=device)
+            for i, nt in enumerate(data.node_types)
+        ]
     )
     features = [getattr(data[nt], "x", None) for nt in data.node_types]
     if all(f is not None for f in features) and len({f.size(-1) for f in features}) == 1:

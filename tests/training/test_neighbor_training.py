@@ -1,0 +1,104 @@
+"""Neighbour-sampled training against full-graph training, and GNN runs end to end."""
+
+import pytest
+import torch
+
+from gnnns.config import RunConfig
+from gnnns.loaders.neighbor import NeighborSubgraphs
+from gnnns.losses import SoftmaxCrossEntropyLoss
+from gnnns.models import build_model
+from gnnns.training.graph_scoring import FullGraphScoring, SubgraphScoring
+from gnnns.training.run import train
+from tests.graphs import random_kg
+
+ENCODERS = {
+    "rgcn": {"num_layers": 2, "num_bases": 2, "edge_dropout": 0.0, "self_loop_dropout": 0.0},
+    "compgcn": {"num_layers": 2, "init_dim": 8, "composition": "corr"},
+}
+
+
+def one_step(model, scoring, positives, entities, corrupt_head):
+    model.zero_grad()
+    with scoring.step(positives):
+        pos, neg = scoring.score_batch(positives, entities, corrupt_head)
+        loss = SoftmaxCrossEntropyLoss()(pos, neg)
+    loss.backward()
+    grads = {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
+    return loss.detach(), grads
+
+
+@pytest.mark.parametrize("encoder", sorted(ENCODERS))
+def test_neighbor_sampled_step_equals_full_graph_step_when_the_fanout_covers_the_graph(encoder):
+    kg = random_kg(seed=3, num_entities=60, num_relations=3, n=150)
+    models = []
+    for _ in range(2):
+        torch.manual_seed(0)
+        model = build_model("distmult", kg, 8, encoder=encoder, encoder_options=ENCODERS[encoder])
+        # Evaluation mode with gradients: no dropout, and BatchNorm uses its running statistics,
+        # which do not depend on which nodes a graph holds.
+        models.append(model.eval())
+    positives = kg.train[:6]
+    g = torch.Generator().manual_seed(1)
+    entities = torch.randint(kg.num_entities, (6, 4), generator=g)
+    corrupt_head = torch.rand(6, generator=g) < 0.5
+
+    full = FullGraphScoring(models[0], exclude_positives=True)
+    sampled = SubgraphScoring(models[1], NeighborSubgraphs(kg.train, kg.num_entities, kg.num_relations, [-1, -1]))
+    loss_full, grads_full = one_step(models[0], full, positives, entities, corrupt_head)
+    loss_sub, grads_sub = one_step(models[1], sampled, positives, entities, corrupt_head)
+
+    assert loss_sub.item() == pytest.approx(loss_full.item(), rel=1e-5)
+    assert grads_sub.keys() == grads_full.keys()
+    for name, grad in grads_full.items():
+        torch.testing.assert_close(grads_sub[name], grad, rtol=1e-4, atol=1e-6, msg=name)
+    # The step's own positives were not in the subgraph the sampled model saw last...
+    assert models[1].graph is sampled.graph  # ...and the full graph is back afterwards.
+
+
+def test_neighbor_sampled_step_differs_when_the_fanout_is_small():
+    kg = random_kg(seed=3, num_entities=60, num_relations=3, n=400)
+    torch.manual_seed(0)
+    model = build_model("distmult", kg, 8, encoder="rgcn", encoder_options=ENCODERS["rgcn"]).eval()
+    positives = kg.train[:6]
+    entities = torch.randint(kg.num_entities, (6, 4), generator=torch.Generator().manual_seed(1))
+    corrupt_head = torch.zeros(6, dtype=torch.bool)
+    full, _ = one_step(model, FullGraphScoring(model, exclude_positives=True), positives, entities, corrupt_head)
+    small = NeighborSubgraphs(kg.train, kg.num_entities, kg.num_relations, [1, 1])
+    sampled, _ = one_step(model, SubgraphScoring(model, small), positives, entities, corrupt_head)
+    assert abs(sampled.item() - full.item()) > 1e-4
+
+
+@pytest.mark.parametrize(
+    ("encoder", "model", "mode", "training", "loss"),
+    [
+        ("rgcn", "distmult", "full", "negative", "sce"),
+        ("rgcn", "distmult", "neighbor", "negative", "nssa"),
+        ("compgcn", "conve", "full", "kvsall", "bce"),
+        ("compgcn", "transe", "neighbor", "negative", "margin"),
+    ],
+)
+def test_gnn_runs_train_and_evaluate(tmp_path, encoder, model, mode, training, loss):
+    kg = random_kg(seed=5, num_entities=40, num_relations=3, n=160)
+    kg.valid, kg.test = kg.train[:10], kg.train[10:20]
+    config = RunConfig(
+        dataset="random",
+        model=model,
+        dim=8,
+        encoder=encoder,
+        encoder_options={"num_layers": 1},
+        decoder_options={"num_filters": 4, "kernel_size": 3} if model == "conve" else {},
+        graph_mode=mode,
+        num_neighbors=[5],
+        training=training,
+        loss=loss,
+        label_smoothing=0.1 if loss == "bce" else 0.0,
+        batch_size=64,
+        epochs=2,
+        num_negatives=4,
+        eval_every=1,
+        progress=False,
+        output=str(tmp_path / "run"),
+    )
+    result = train(config, kg=kg)
+    assert 0.0 < result["test"]["mrr"] <= 1.0
+    assert (tmp_path / "run" / "best.pt").exists()
