@@ -4,7 +4,8 @@ from torch_geometric.data import Data, HeteroData
 from torch_geometric.nn import RGCNConv
 
 from gnnns.data import KnowledgeGraph
-from gnnns.models.encoders.rgcn import GroupedRGCNConv, RGCNEncoder
+from gnnns.models.encoders.rgcn import RGCNEncoder
+from gnnns.models.encoders.rgcn_conv import GroupedRGCNConv
 
 # 5 entities, 2 relations, (head, relation, tail). Entities 0 and 3 only have outgoing edges;
 # node 1 has two in-edges of relation 0, so the mean over them matters.
