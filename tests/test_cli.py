@@ -65,3 +65,20 @@ def test_errors_exit_non_zero_with_a_message(tmp_path, capsys):
     assert main(["train", "--dataset", str(tmp_path / "missing"), "--no-progress"]) == 1
     assert main(["train", "--resume", "--output", str(tmp_path / "none")]) == 1
     assert "no checkpoint" in capsys.readouterr().err
+
+
+def test_gnn_encoder_flags_reach_the_model(tmp_path, capsys):
+    data = write_folder(tmp_path / "data")
+    run = tmp_path / "run"
+    args = ["train", "--dataset", str(data), "--model", "distmult", "--dim", "8", "--epochs", "1"]
+    args += ["--batch-size", "16", "--num-negatives", "4", "--no-progress", "--output", str(run)]
+    args += ["--encoder", "rgcn", "--encoder-option", "num_bases=2", "--encoder-option", "num_layers=1"]
+    args += ["--graph-mode", "neighbor", "--num-neighbors", "3,2"]
+    assert main(args) == 0
+    config = json.loads((run / "config.json").read_text())
+    assert config["encoder_options"] == {"num_bases": 2, "num_layers": 1}
+    assert config["num_neighbors"] == [3, 2] and config["graph_mode"] == "neighbor"
+    state = torch.load(run / "checkpoint.pt", weights_only=False)["model"]
+    assert state["encoder.convs.0.comp"].shape == (4, 2)  # 2R relations (with inverses) x 2 bases
+    assert main([*args[:-2], "--output", str(tmp_path / "bad"), "--encoder-option", "num_basis=2"]) == 1
+    assert "has no option ['num_basis']" in capsys.readouterr().err

@@ -102,3 +102,20 @@ def test_gnn_runs_train_and_evaluate(tmp_path, encoder, model, mode, training, l
     result = train(config, kg=kg)
     assert 0.0 < result["test"]["mrr"] <= 1.0
     assert (tmp_path / "run" / "best.pt").exists()
+
+
+def test_mode_and_fanout_errors_say_what_is_expected():
+    kg = random_kg(seed=5, num_entities=20, num_relations=2, n=60)
+    with pytest.raises(ValueError, match="needs a GNN encoder"):
+        train(RunConfig(graph_mode="neighbor", progress=False, eval_every=-1, epochs=1), kg=kg)
+    with pytest.raises(ValueError, match="trains by negative sampling"):
+        cfg = RunConfig(encoder="rgcn", graph_mode="neighbor", training="kvsall", loss="bce", epochs=1, progress=False)
+        train(cfg, kg=kg)
+    with pytest.raises(ValueError, match="expected 'full' or 'neighbor'"):
+        train(RunConfig(encoder="rgcn", graph_mode="sampled", progress=False, epochs=1), kg=kg)
+    with pytest.raises(ValueError, match="num_neighbors must be positive integers or -1"):
+        RunConfig(num_neighbors=[10, 0])
+    assert RunConfig(num_neighbors="10, 5").num_neighbors == [10, 5]
+    with pytest.raises(ValueError, match="N3 regulariser needs full-graph"):
+        cfg = RunConfig(encoder="rgcn", graph_mode="neighbor", regularizer_weight=0.1, epochs=1, progress=False)
+        train(cfg, kg=kg)
