@@ -34,6 +34,12 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=None)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--run-dir", default=None, help="default: runs/gnn_quality_<name>")
+    parser.add_argument(
+        "--summarize",
+        action="store_true",
+        help="no training: write the results of a run stopped early (its completed epochs; test metrics "
+        "from `gnnns evaluate RUN_DIR`, which writes evaluation_test.json)",
+    )
     args = parser.parse_args()
     config, published, source = CONFIGS[args.name]
     run_dir = args.run_dir or str(REPO / "runs" / f"gnn_quality_{args.name}")
@@ -45,11 +51,17 @@ def main() -> None:
         flags += ["--lr", str(args.lr)]
     env = {**child_env(), "OMP_NUM_THREADS": str(args.threads)}
     start = time.perf_counter()
-    subprocess.run([*gnnns_cmd(), "train", *flags], cwd=REPO, env=env, check=True)
+    if not args.summarize:
+        subprocess.run([*gnnns_cmd(), "train", *flags], cwd=REPO, env=env, check=True)
     seconds = time.perf_counter() - start
     lines = Path(run_dir, "metrics.jsonl").read_text(encoding="utf-8").splitlines()
     records = [json.loads(line) for line in lines if line.strip()]
-    final = json.loads(Path(run_dir, "metrics.json").read_text(encoding="utf-8"))
+    if args.summarize:
+        evaluation = json.loads(Path(run_dir, "evaluation_test.json").read_text(encoding="utf-8"))
+        final = {"test": evaluation["metrics"]}
+        seconds = sum(r["train_seconds"] for r in records) + evaluation["seconds"]
+    else:
+        final = json.loads(Path(run_dir, "metrics.json").read_text(encoding="utf-8"))
     curve = [
         {"epoch": r["epoch"], "loss": r["loss"], "train_seconds": r["train_seconds"], "valid_mrr": r["valid"]["mrr"]}
         for r in records
