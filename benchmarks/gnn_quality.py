@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -50,24 +51,25 @@ def main() -> None:
     if args.lr:
         flags += ["--lr", str(args.lr)]
     env = {**child_env(), "OMP_NUM_THREADS": str(args.threads)}
+    machine = machine_info()
     start = time.perf_counter()
     if not args.summarize:
         subprocess.run([*gnnns_cmd(), "train", *flags], cwd=REPO, env=env, check=True)
     seconds = time.perf_counter() - start
     lines = Path(run_dir, "metrics.jsonl").read_text(encoding="utf-8").splitlines()
     records = [json.loads(line) for line in lines if line.strip()]
-    if args.summarize:
-        evaluation = json.loads(Path(run_dir, "evaluation_test.json").read_text(encoding="utf-8"))
-        final = {"test": evaluation["metrics"]}
-        seconds = sum(r["train_seconds"] for r in records) + evaluation["seconds"]
-    else:
+    if Path(run_dir, "metrics.json").exists():
         final = json.loads(Path(run_dir, "metrics.json").read_text(encoding="utf-8"))
+    else:  # stopped early: the test metrics of `gnnns evaluate RUN_DIR`
+        final = {"test": json.loads(Path(run_dir, "evaluation_test.json").read_text(encoding="utf-8"))["metrics"]}
+    if args.summarize:
+        seconds = sum(r["train_seconds"] for r in records)
     curve = [
         {"epoch": r["epoch"], "loss": r["loss"], "train_seconds": r["train_seconds"], "valid_mrr": r["valid"]["mrr"]}
         for r in records
         if "valid" in r
     ]
-    machine = machine_info()
+    machine["loadavg_at_end"] = os.getloadavg()
     command = f"python benchmarks/gnn_quality.py {' '.join(sys.argv[1:])}"
     payload = {
         "name": args.name,
@@ -95,7 +97,8 @@ def main() -> None:
     if test:
         lines.append(
             f"Test (best validation epoch): MRR {test['mrr']:.4f}, Hits@1 {test['hits@1']:.4f}, "
-            f"Hits@10 {test['hits@10']:.4f}; published MRR {published}. Total {seconds / 60:.1f} min."
+            f"Hits@10 {test['hits@10']:.4f}; published MRR {published}. "
+            f"{'Training' if args.summarize else 'Total'} {seconds / 60:.1f} min."
         )
     save(f"gnn_quality_{args.name}", payload, "\n".join(lines) + "\n")
     from gnnns.plots import plot_runs
