@@ -37,7 +37,13 @@ def main() -> None:
         200,
         reciprocal=True,  # ConvE answers (?, r, t) as (t, r^-1, ?)
         encoder="compgcn",
-        encoder_options={"init_dim": 100, "composition": "corr", "dropout": 0.1, "output_dropout": 0.3},
+        encoder_options={
+            "init_dim": 100,
+            "composition": "corr",
+            "dropout": 0.1,
+            "output_dropout": 0.3,
+            "batch_norm_scale": 0.1,  # small initial logits: see CompGCNEncoder
+        },
         height=10,
         stacking="interleave",
         num_filters=200,

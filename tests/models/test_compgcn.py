@@ -219,3 +219,17 @@ def test_output_dropout_zeroes_and_rescales_entity_rows_in_training_only():
     kept = out != 0
     assert 0.2 < kept.double().mean() < 0.8
     torch.testing.assert_close(out[kept], 2 * reference[kept])
+
+
+def test_batch_norm_scale_sets_gamma_and_scales_the_normalised_output():
+    graph = as_data(TRIPLES)
+    one = make_encoder()
+    small = make_encoder()
+    small.batch_norm_scale = 0.1
+    small.reset_parameters()
+    one.reset_parameters()  # same seeds would differ after make_encoder's perturbation: compare fresh resets
+    small.load_state_dict({k: v for k, v in one.state_dict().items() if "batch_norm.weight" not in k}, strict=False)
+    assert all(bool((conv.batch_norm.weight == 0.1).all()) for conv in small.convs)
+    # Train mode, batch statistics, zero BN shift: the output is tanh(gamma * z) for the same z.
+    pre = torch.atanh(one.train()(graph)[0])
+    torch.testing.assert_close(torch.atanh(small.train()(graph)[0]), 0.1 * pre)
