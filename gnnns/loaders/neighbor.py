@@ -120,7 +120,9 @@ class NeighborSubgraphs:
         edge_index[:, inverse] = torch.stack([head_local, tail_local])
         picked = self.triples[e_id]
         if exclude is not None:
-            keep = ~torch.isin(self._key(picked), self._key(self._normalise(exclude)))
+            keep = ~torch.isin(
+                triple_keys(picked, self.num_entities, self.num_relations), self._exclusion_keys(exclude)
+            )
             e_id, edge_index, picked = e_id[keep], edge_index[:, keep], picked[keep]
         n_id = out.node
         graph = Data(
@@ -143,33 +145,32 @@ class NeighborSubgraphs:
             raise ValueError("seeds must be distinct (pass torch.unique of the batch's entities)")
         return seeds
 
-    def _normalise(self, triples: Tensor) -> Tensor:
-        """``[P, 3]`` triples with every reciprocal :math:`(t, r + R, h)` turned back into :math:`(h, r, t)`."""
+    def _exclusion_keys(self, triples: Tensor) -> Tensor:
+        """Keys of ``[P, 3]`` triples to exclude, reciprocal :math:`(t, r + R, h)` rows as :math:`(h, r, t)`."""
         if triples.dim() != 2 or triples.size(1) != 3:
             raise ValueError(f"exclude must be triples [P, 3], got shape {list(triples.shape)}")
         triples = triples.to("cpu", torch.long)
         r = triples[:, 1]
         if triples.numel() and (int(r.min()) < 0 or int(r.max()) >= 2 * self.num_relations):
             raise ValueError(f"exclude relations must be in 0..{2 * self.num_relations - 1} (reciprocals included)")
-        inverse = r >= self.num_relations
-        return torch.stack(
-            [
-                torch.where(inverse, triples[:, 2], triples[:, 0]),
-                torch.where(inverse, r - self.num_relations, r),
-                torch.where(inverse, triples[:, 0], triples[:, 2]),
-            ],
-            1,
-        )
-
-    def _key(self, triples: Tensor) -> Tensor:
-        """One int64 per ``(h, r, t)``: :math:`(hR + r)N + t`, distinct while :math:`N^2 R < 2^{63}`."""
-        return (triples[:, 0] * self.num_relations + triples[:, 1]) * self.num_entities + triples[:, 2]
+        return triple_keys(triples, self.num_entities, self.num_relations)
 
     def __repr__(self) -> str:
         return (
             f"{self.__class__.__name__}(num_triples={self.triples.size(0)}, num_entities={self.num_entities}, "
             f"num_relations={self.num_relations}, num_neighbors={self.num_neighbors}, replace={self.replace})"
         )
+
+
+def triple_keys(triples: Tensor, num_entities: int, num_relations: int) -> Tensor:
+    """One int64 key :math:`(hR + r)N + t` per ``(h, r, t)`` row of ``[P, 3]`` (distinct while
+    :math:`N^2 R < 2^{63}`); a reciprocal row ``(t, r + R, h)`` gets the key of ``(h, r, t)``, the
+    edge it stands for."""
+    h, r, t = triples.unbind(1)
+    inverse = r >= num_relations
+    h, t = torch.where(inverse, t, h), torch.where(inverse, h, t)
+    r = torch.where(inverse, r - num_relations, r)
+    return (h * num_relations + r) * num_entities + t
 
 
 def local_index(n_id: Tensor, ids: Tensor) -> Tensor:

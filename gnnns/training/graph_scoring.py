@@ -8,17 +8,8 @@ from contextlib import contextmanager
 import torch
 from torch import Tensor
 
+from gnnns.loaders.neighbor import triple_keys
 from gnnns.models import KGCModel
-
-
-def triple_keys(triples: Tensor, num_entities: int, num_relations: int) -> Tensor:
-    """One int64 key per ``(h, r, t)`` row of ``[N, 3]``; a reciprocal row ``(t, r + R, h)``
-    gets the key of ``(h, r, t)``, the edge it stands for."""
-    h, r, t = triples.unbind(1)
-    inverse = r >= num_relations
-    h, t = torch.where(inverse, t, h), torch.where(inverse, h, t)
-    r = torch.where(inverse, r - num_relations, r)
-    return (h * num_relations + r) * num_entities + t
 
 
 class FullGraphScoring:
