@@ -60,8 +60,8 @@ class CompGCNEncoder(nn.Module):
         batch_norm_scale (float, optional): initial scale :math:`\gamma` of every layer's batch
             norm (PyTorch's and the authors' default is 1). At 1 the first layer's outputs,
             :math:`\tanh` of unit-variance features, are large, and a 1-N BCE decoder starts with
-            logits of standard deviation about 7 on FB15k-237 from which it learns very slowly;
-            ``0.1`` starts them near 0.8. (default: ``1.0``)
+            large logits from which it learns very slowly on FB15k-237; ``0.1`` starts them small.
+            (default: ``1.0``)
         in_features (int, optional): :math:`F` when graphs carry node features ``x [N, F]``,
             mapped to :obj:`init_dim` by a linear layer. (default: :obj:`None`)
     """
