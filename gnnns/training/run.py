@@ -19,9 +19,9 @@ from gnnns.models import KGCModel, build_model
 from gnnns.sampling import build_sampler
 from gnnns.sampling.diagnostics import NegativeDiagnostics
 from gnnns.training.graph_scoring import FullGraphScoring, SubgraphScoring
+from gnnns.training.optim import build_optimizer
 from gnnns.training.trainer import LAST, Trainer
 
-OPTIMIZERS = {"adam": torch.optim.Adam, "adagrad": torch.optim.Adagrad, "sgd": torch.optim.SGD}
 ONE_TO_N = ("1vsall", "kvsall")
 
 
@@ -84,16 +84,6 @@ def build_run_loss(config: RunConfig) -> torch.nn.Module:
     if config.training in ONE_TO_N and config.loss not in ("sce", "bce"):
         raise ValueError(f"1-N training ({config.training}) needs loss 'sce' or 'bce', got {config.loss!r}")
     return build_loss(config.loss, **kwargs[config.loss])
-
-
-def build_optimizer(config: RunConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
-    if config.optimizer not in OPTIMIZERS:
-        raise ValueError(f"unknown optimizer {config.optimizer!r}; expected one of {sorted(OPTIMIZERS)}")
-    kwargs = {"lr": config.lr, "weight_decay": config.weight_decay}
-    if config.optimizer == "adam":
-        # One fused pass over the (dense) embedding tables instead of eight: same update rule.
-        kwargs["fused"] = True
-    return OPTIMIZERS[config.optimizer](model.parameters(), **kwargs)
 
 
 def build_trainer(config: RunConfig, kg: KnowledgeGraph, run_dir: Path | None) -> Trainer:
