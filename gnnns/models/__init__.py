@@ -21,6 +21,7 @@ def build_model(
     compile: bool = False,
     encoder: str = "embedding",
     encoder_options: dict | None = None,
+    sparse: bool = False,
     **decoder_kwargs,
 ) -> KGCModel:
     """A model from registry names: an encoder of the training graph and a decoder.
@@ -37,6 +38,10 @@ def build_model(
             ``compgcn``. (default: ``embedding``)
         encoder_options (dict, optional): keyword arguments of a GNN encoder (``num_layers``,
             ``num_bases``, ``composition``, ...).
+        sparse (bool): sparse gradients for the embedding tables of a shallow model: a step's
+            gradient holds only the rows its batch touched, and a sparse optimizer
+            (:func:`gnnns.training.optim.build_optimizer`) updates only those. What makes a
+            2.5M-entity table trainable on a CPU. (default: False)
         **decoder_kwargs: passed to the decoder (``p`` for TransE, ``margin`` for RotatE,
             ConvE's ``num_filters``, ...).
 
@@ -54,8 +59,12 @@ def build_model(
     if encoder == "embedding":
         if encoder_options:
             raise ValueError(f"the embedding encoder takes no options, got {sorted(encoder_options)}")
-        enc = EmbeddingEncoder(kg.num_entities, num_rel, decoder.entity_dim, decoder.relation_dim, decoder=decoder)
+        enc = EmbeddingEncoder(
+            kg.num_entities, num_rel, decoder.entity_dim, decoder.relation_dim, decoder=decoder, sparse=sparse
+        )
         return KGCModel(enc, decoder, kg.num_relations, reciprocal=reciprocal, compile=compile)
+    if sparse:
+        raise ValueError(f"sparse gradients are for embedding tables; the {encoder} encoder computes its embeddings")
     # A decoder that reads each candidate's bias from a last column (ConvE) gets a free bias per
     # entity from the model, next to the GNN's computed embedding.
     bias = bool(getattr(decoder, "bias_column", False))

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gnnns.models.decoders.base import Decoder
@@ -28,6 +29,10 @@ class KGCModel(nn.Module):
     without gradients, an encoder with an ``inference`` method computes every entity's embedding
     layer by layer in bounded memory. Within :meth:`cached_embeddings` the encoder runs once and
     every score of the block (the sampler's, the loss's, the regulariser's) reuses its output.
+
+    :meth:`gather` (``gather(table, index) -> rows``) is how every row is read: with a sparse
+    encoder (``EmbeddingEncoder(sparse=True)``) through :func:`torch.nn.functional.embedding`, so
+    that the gradient holds only the rows a batch touched.
 
     Args:
         encoder (nn.Module): ``encoder(graph) -> (entity_emb [E, De], relation_emb [R', Dr])``.
@@ -59,6 +64,12 @@ class KGCModel(nn.Module):
         self.graph = None
         self.entity_bias = nn.Parameter(torch.zeros(entity_bias, 1)) if entity_bias > 0 else None
         self._cached: tuple[Tensor, Tensor] | None = None
+        # Sparse embedding tables (ogbl-wikikg2 scale) are read with F.embedding, whose gradient
+        # lists only the rows a batch touched; indexing would give a dense [E, d] gradient.
+        self.sparse = bool(getattr(encoder, "sparse", False))
+        if self.sparse and compile:
+            raise ValueError("compile=True and sparse embedding gradients do not combine; choose one")
+        self.gather = _sparse_rows if self.sparse else _dense_rows
         self._train_kernel = _candidate_scores
         self._all_kernel = decoder.match_all
         self._compiled_shapes: dict[bool, tuple] = {}
@@ -116,7 +127,7 @@ class KGCModel(nn.Module):
         """Scores of triples, shape ``[N, 3] -> [N]``."""
         ent, rel = self.embeddings()
         h, r, t = triples.unbind(1)
-        return self.decoder(ent[h], rel[r], ent[t])
+        return self.decoder(self.gather(ent, h), self.gather(rel, r), self.gather(ent, t))
 
     def score_candidates(self, positives: Tensor, entities: Tensor, corrupt_head: Tensor) -> Tensor:
         """Scores of the triples made by replacing one side of each positive.
@@ -154,9 +165,10 @@ class KGCModel(nn.Module):
         kept = torch.where(corrupt_head, positives[:, 2], positives[:, 0])
         true = torch.where(corrupt_head, positives[:, 0], positives[:, 2])
         relation, side = self._relation_and_side(positives[:, 1], corrupt_head)
+        rows = self.gather
         if shared:
-            query = self.decoder.query(ent[kept], rel_emb[relation], side)
-            return self.decoder.match(query, ent[true]), self.decoder.match_all(query, ent[entities[0]])
+            query = self.decoder.query(rows(ent, kept), rows(rel_emb, relation), side)
+            return self.decoder.match(query, rows(ent, true)), self.decoder.match_all(query, rows(ent, entities[0]))
         kernel = self._train_kernel
         if kernel is not _candidate_scores:
             # Compile the steady-state shape of each grad mode (the training step, and a
@@ -167,7 +179,7 @@ class KGCModel(nn.Module):
             self._compiled_shapes.setdefault(mode, shape)
             if shape != self._compiled_shapes[mode]:
                 kernel = _candidate_scores
-        return kernel(self.decoder, ent, rel_emb, kept, relation, side, true, entities)
+        return kernel(self.decoder, ent, rel_emb, kept, relation, side, true, entities, rows)
 
     def score_all(self, kept: Tensor, relation: Tensor, predict_head: bool | Tensor, chunk_size: int = 0) -> Tensor:
         """Scores of each query against every entity.
@@ -212,10 +224,21 @@ def _candidate_scores(
     side: Tensor,
     true: Tensor,
     candidates: Tensor,
+    rows=None,
 ) -> tuple[Tensor, Tensor]:
-    query = decoder.query(ent[kept], rel[relation], side)
-    pos = decoder.match(query, ent[true])
-    # index_select gathers the [B * k, d] candidate rows about twice as fast as advanced indexing on CPU.
-    cand = ent.index_select(0, candidates.reshape(-1)).view(*candidates.shape, ent.size(-1))
-    neg = decoder.match(query.unsqueeze(1), cand)
+    rows = rows or _dense_rows
+    query = decoder.query(rows(ent, kept), rows(rel, relation), side)
+    pos = decoder.match(query, rows(ent, true))
+    neg = decoder.match(query.unsqueeze(1), rows(ent, candidates))
     return pos, neg
+
+
+def _dense_rows(table: Tensor, index: Tensor) -> Tensor:
+    """Rows ``index`` (any shape) of ``table``; the gradient is a dense ``[E, d]`` tensor."""
+    # index_select gathers [B * k, d] rows about twice as fast as advanced indexing on CPU.
+    return table.index_select(0, index.reshape(-1)).view(*index.shape, table.size(-1))
+
+
+def _sparse_rows(table: Tensor, index: Tensor) -> Tensor:
+    """Rows ``index`` of ``table`` with a sparse gradient holding only those rows."""
+    return F.embedding(index, table, sparse=True)

@@ -15,10 +15,11 @@ class EmbeddingEncoder(nn.Module):
     (TransE, DistMult, ComplEx, RotatE, RESCAL): the embedding of entity :math:`i` is the free
     parameter row :math:`\mathbf{E}_i`, and the graph is not used.
 
-    :meth:`forward` returns the weight tensors themselves, not copies, so that indexing them
-    (``ent[index]``) is the only gather. Indexing yields dense gradients; to get the sparse
-    gradients that :obj:`sparse=True` promises, gather with
-    ``torch.nn.functional.embedding(index, ent, sparse=encoder.sparse)``.
+    :meth:`forward` returns the weight tensors themselves, not copies, so that gathering rows
+    from them is the only copy. With :obj:`sparse=True`, :class:`~gnnns.models.KGCModel`
+    gathers with :func:`torch.nn.functional.embedding`, so a step's gradient is a sparse tensor
+    holding only the rows its batch touched (what a 2.5M-entity table needs; see
+    :func:`gnnns.training.optim.build_optimizer`).
 
     Args:
         num_entities (int): number of entities :math:`E`.

@@ -1,0 +1,156 @@
+"""Sparse embedding gradients and the optimizers that apply them."""
+
+import pytest
+import torch
+
+from gnnns.config import RunConfig
+from gnnns.data import KnowledgeGraph
+from gnnns.models import build_model
+from gnnns.training.optim import CombinedOptimizer, build_optimizer, sparse_parameters
+
+
+def _kg(num_entities: int = 50) -> KnowledgeGraph:
+    gen = torch.Generator().manual_seed(0)
+    triples = torch.stack(
+        [
+            torch.randint(num_entities, (200,), generator=gen),
+            torch.randint(3, (200,), generator=gen),
+            torch.randint(num_entities, (200,), generator=gen),
+        ],
+        1,
+    )
+    return KnowledgeGraph(triples, num_entities=num_entities, num_relations=3)
+
+
+def _pair(model_name: str = "rotate"):
+    """The same model twice, with dense and with sparse gradients, equal weights."""
+    kg = _kg()
+    torch.manual_seed(0)
+    dense = build_model(model_name, kg, 8)
+    sparse = build_model(model_name, kg, 8, sparse=True)
+    sparse.load_state_dict(dense.state_dict())
+    return kg, dense, sparse
+
+
+def _loss(model, positives, negatives):
+    corrupt = torch.zeros(len(positives), dtype=torch.bool)
+    corrupt[::2] = True
+    pos, neg = model.score_batch(positives, negatives, corrupt)
+    return -(pos.sigmoid().log().mean() + (-neg).sigmoid().log().mean())
+
+
+def _batch(step: int):
+    gen = torch.Generator().manual_seed(100 + step)
+    # Few entities per step: most rows are untouched, which is where lazy and dense updates differ.
+    positives = torch.stack(
+        [
+            torch.randint(10, (4,), generator=gen),
+            torch.randint(3, (4,), generator=gen),
+            torch.randint(10, (4,), generator=gen),
+        ],
+        1,
+    ) + torch.tensor([10 * step, 0, 10 * step])
+    negatives = torch.randint(10, (4, 3), generator=gen) + 10 * step
+    return positives, negatives
+
+
+@pytest.mark.parametrize("model_name", ["rotate", "distmult", "transe", "complex"])
+def test_sparse_gradient_holds_only_touched_rows_and_equals_dense(model_name):
+    _, dense, sparse = _pair(model_name)
+    positives, negatives = _batch(0)
+    _loss(dense, positives, negatives).backward()
+    _loss(sparse, positives, negatives).backward()
+    grad = sparse.encoder.entity.weight.grad
+    assert grad.is_sparse
+    touched = torch.cat([positives[:, 0], positives[:, 2], negatives.reshape(-1)]).unique()
+    assert set(grad.coalesce().indices()[0].tolist()) == set(touched.tolist())
+    torch.testing.assert_close(grad.to_dense(), dense.encoder.entity.weight.grad)
+    torch.testing.assert_close(sparse.encoder.relation.weight.grad.to_dense(), dense.encoder.relation.weight.grad)
+
+
+def _lazy_adam(weight, grads, lr, betas=(0.9, 0.999), eps=1e-8):
+    """Adam written out row by row, advancing a row's moments only in steps whose gradient has it.
+
+    The bias corrections follow the table's step count, and eps is added to sqrt(v) before the
+    correction: step = lr * sqrt(1 - b2^t) / (1 - b1^t) * m / (sqrt(v) + eps), as SparseAdam does.
+    """
+    weight = weight.clone()
+    m, v = torch.zeros_like(weight), torch.zeros_like(weight)
+    for step, (rows, g) in enumerate(grads, start=1):
+        step_size = lr * (1 - betas[1] ** step) ** 0.5 / (1 - betas[0] ** step)
+        for i, row in enumerate(rows.tolist()):
+            m[row] = betas[0] * m[row] + (1 - betas[0]) * g[i]
+            v[row] = betas[1] * v[row] + (1 - betas[1]) * g[i] ** 2
+            weight[row] -= step_size * m[row] / (v[row].sqrt() + eps)
+    return weight
+
+
+def test_sparse_adam_updates_only_touched_rows_as_lazy_adam():
+    _, _, model = _pair("distmult")
+    optimizer = build_optimizer(RunConfig(optimizer="adam", lr=0.05), model)
+    assert isinstance(optimizer, CombinedOptimizer)
+    start = model.encoder.entity.weight.detach().clone()
+    grads = []
+    for step in range(3):
+        positives, negatives = _batch(step)
+        optimizer.zero_grad()
+        _loss(model, positives, negatives).backward()
+        g = model.encoder.entity.weight.grad.coalesce()
+        grads.append((g.indices()[0].clone(), g.values().clone()))
+        optimizer.step()
+    expected = _lazy_adam(start, grads, lr=0.05)
+    torch.testing.assert_close(model.encoder.entity.weight.detach(), expected, rtol=1e-5, atol=1e-6)
+    touched = torch.cat([rows for rows, _ in grads]).unique()
+    untouched = torch.ones(len(start), dtype=torch.bool)
+    untouched[touched] = False
+    assert untouched.any()
+    assert torch.equal(model.encoder.entity.weight.detach()[untouched], start[untouched])
+
+
+@pytest.mark.parametrize("name", ["adagrad", "sgd"])
+def test_sparse_adagrad_and_sgd_equal_their_dense_runs(name):
+    # Untouched rows have a zero gradient: Adagrad's accumulator and SGD leave them as they are,
+    # so the sparse and dense updates agree exactly.
+    _, dense, sparse = _pair("complex")
+    config = RunConfig(optimizer=name, lr=0.1)
+    opt_dense, opt_sparse = build_optimizer(config, dense), build_optimizer(config, sparse)
+    assert isinstance(opt_sparse, torch.optim.Optimizer)
+    for step in range(3):
+        batch = _batch(step)
+        for model, opt in ((dense, opt_dense), (sparse, opt_sparse)):
+            opt.zero_grad()
+            _loss(model, *batch).backward()
+            opt.step()
+    for (name_d, p_d), (_, p_s) in zip(dense.named_parameters(), sparse.named_parameters(), strict=True):
+        torch.testing.assert_close(p_s, p_d, rtol=1e-5, atol=1e-6, msg=name_d)
+
+
+def test_combined_optimizer_state_round_trip_and_mismatch():
+    _, _, model = _pair("distmult")
+    model.decoder.register_parameter("scale", torch.nn.Parameter(torch.ones(1)))  # a dense part
+    optimizer = build_optimizer(RunConfig(optimizer="adam", lr=0.05), model)
+    assert [type(p).__name__ for p in optimizer.optimizers] == ["SparseAdam", "Adam"]
+    assert len(optimizer.param_groups) == 2
+    positives, negatives = _batch(0)
+    _loss(model, positives, negatives).backward()
+    optimizer.step()
+    clone = build_optimizer(RunConfig(optimizer="adam", lr=0.05), model)
+    clone.load_state_dict(optimizer.state_dict())
+    weight = model.encoder.entity.weight
+    torch.testing.assert_close(
+        clone.optimizers[0].state[weight]["exp_avg"], optimizer.optimizers[0].state[weight]["exp_avg"]
+    )
+    with pytest.raises(ValueError, match="parts"):
+        clone.load_state_dict({"parts": [optimizer.state_dict()["parts"][0]]})
+
+
+def test_sparse_settings_that_cannot_work_are_refused():
+    kg, dense, sparse = _pair("distmult")
+    assert sparse_parameters(dense) == []
+    assert len(sparse_parameters(sparse)) == 2
+    with pytest.raises(ValueError, match="weight_decay"):
+        build_optimizer(RunConfig(optimizer="adam", weight_decay=1e-4), sparse)
+    with pytest.raises(ValueError, match="compile"):
+        build_model("distmult", kg, 8, sparse=True, compile=True)
+    with pytest.raises(ValueError, match="sparse gradients are for embedding tables"):
+        build_model("distmult", kg, 8, sparse=True, encoder="rgcn")
