@@ -84,13 +84,18 @@ def build_optimizer(config: RunConfig, model: nn.Module) -> torch.optim.Optimize
         model (nn.Module): the model; its ``nn.Embedding(sparse=True)`` tables are the sparse part.
 
     Raises:
-        ValueError: an unknown optimizer, or weight decay with sparse tables.
+        ValueError: an unknown optimizer, or weight decay or 1-N training with sparse tables.
     """
     if config.optimizer not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer {config.optimizer!r}; expected one of {sorted(OPTIMIZERS)}")
     sparse = sparse_parameters(model)
     if not sparse:
         return _dense(config, model.parameters())
+    if config.training in ("1vsall", "kvsall"):
+        raise ValueError(
+            f"sparse embedding gradients pay off when a step touches few rows; {config.training} training scores "
+            "every entity each step, so its gradient is dense: train it without sparse"
+        )
     if config.weight_decay:
         raise ValueError(
             f"weight_decay={config.weight_decay} would update every row of the sparse embedding tables each "

@@ -150,6 +150,8 @@ def test_sparse_settings_that_cannot_work_are_refused():
     assert len(sparse_parameters(sparse)) == 2
     with pytest.raises(ValueError, match="weight_decay"):
         build_optimizer(RunConfig(optimizer="adam", weight_decay=1e-4), sparse)
+    with pytest.raises(ValueError, match="kvsall"):
+        build_optimizer(RunConfig(optimizer="adagrad", training="kvsall"), sparse)
     with pytest.raises(ValueError, match="compile"):
         build_model("distmult", kg, 8, sparse=True, compile=True)
     with pytest.raises(ValueError, match="sparse gradients are for embedding tables"):
