@@ -22,6 +22,7 @@ HELP = {
     "exclude_positives": "full mode: keep each batch's positive edges out of message passing",
     "smoothing": "bce label smoothing: mix ((1-eps) y + eps/E) or conve ((1-eps) y + 1/E)",
     "dim": "embedding size (complex coordinates for complex/rotate)",
+    "sparse": "sparse embedding gradients (shallow models): optimizers update only the rows a batch touches",
     "p": "norm of TransE (1 or 2)",
     "training": "negative (negative sampling), 1vsall or kvsall (1-N scoring, reciprocal relations)",
     "reciprocal": "answer head queries through inverse relations",
@@ -52,6 +53,8 @@ HELP = {
     "weight_decay": "L2 weight decay of the optimizer",
     "batch_size": "positives (or 1-N queries) per batch",
     "epochs": "training epochs",
+    "checkpoint_every": "also write the checkpoint every N steps of an epoch, for resuming mid-epoch (0: epoch ends)",
+    "checkpoint_seconds": "also write the checkpoint when this many seconds passed since the last one (0: never)",
     "eval_every": "validate every N epochs (0: at the end only; -1: never)",
     "eval_batch_size": "queries per evaluation batch",
     "patience": "stop after this many validations without a better MRR (0: never)",
@@ -118,13 +121,19 @@ def _key_values(items: list[str], flag: str) -> dict:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from gnnns.training.distributed import process_group
     from gnnns.training.run import train
 
     config = _config_from_args(args)
-    if config.output is None:
-        dataset = Path(config.dataset).name or "dataset"
-        config.output = str(Path("runs") / f"{dataset}-{config.model}-{time.strftime('%Y%m%d-%H%M%S')}")
-    result = train(config, resume=args.resume)
+    # Under torchrun every process runs this; the group lets them agree on one run directory.
+    with process_group(config.device) as distributed:
+        if config.output is None:
+            dataset = Path(config.dataset).name or "dataset"
+            name = f"{dataset}-{config.model}-{time.strftime('%Y%m%d-%H%M%S')}"
+            config.output = str(Path("runs") / distributed.broadcast(name))
+        result = train(config, resume=args.resume)
+    if not distributed.is_main:
+        return 0
     for split in ("valid", "test"):
         if split in result:
             m = result[split]
@@ -175,17 +184,25 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _not_here(name: str) -> str:
+    if name == "synthetic":
+        return "generated in code"
+    if name.startswith("ogbl-"):
+        return "not found (never downloaded; see datasets/ogb.md)"
+    return "not found (downloads)"
+
+
 def cmd_datasets(args: argparse.Namespace) -> int:
     from gnnns.data import list_datasets
 
-    header = f"{'name':<10} {'here':<5} {'entities':>9} {'relations':>9} {'train':>9} {'valid':>7} {'test':>7}  where"
+    header = f"{'name':<12} {'here':<5} {'entities':>9} {'relations':>9} {'train':>10} {'valid':>7} {'test':>7}  where"
     print(header)
     for row in list_datasets(root=args.root):
         c = row.get("counts") or {}
-        where = row.get("path") or ("generated in code" if row["name"] == "synthetic" else "not found (downloads)")
+        where = row.get("path") or _not_here(row["name"])
         print(
-            f"{row['name']:<10} {'yes' if row['present'] else 'no':<5} {c.get('entities', 0):>9,} "
-            f"{c.get('relations', 0):>9,} {c.get('train', 0):>9,} {c.get('valid', 0):>7,} "
+            f"{row['name']:<12} {'yes' if row['present'] else 'no':<5} {c.get('entities', 0):>9,} "
+            f"{c.get('relations', 0):>9,} {c.get('train', 0):>10,} {c.get('valid', 0):>7,} "
             f"{c.get('test', 0):>7,}  {where}"
         )
     return 0
@@ -226,13 +243,21 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     parser = build_parser()
     args = parser.parse_args(argv)
+    # Under torchrun (WORLD_SIZE > 1) rank 0 speaks for all processes; errors name their process.
+    rank, processes = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
     try:
         return args.func(args)
-    except KeyboardInterrupt:
-        print("interrupted; the last completed epoch's checkpoint is kept (use --resume)", file=sys.stderr)
+    except KeyboardInterrupt as err:
+        from gnnns.training.trainer import TrainingInterrupted
+
+        if rank == 0 and isinstance(err, TrainingInterrupted):
+            print(f"interrupted: {err}; continue with --resume", file=sys.stderr)
+        elif rank == 0:
+            print("interrupted; the last checkpoint written is kept (continue with --resume)", file=sys.stderr)
         return 130
     except (ValueError, FileNotFoundError, RuntimeError, OSError) as err:
-        print(f"gnnns {args.command}: error: {err}", file=sys.stderr)
+        where = f" (rank {rank})" if processes > 1 else ""
+        print(f"gnnns {args.command}{where}: error: {err}", file=sys.stderr)
         return 1
 
 

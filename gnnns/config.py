@@ -21,6 +21,7 @@ class RunConfig:
     dataset: str = "synthetic"
     model: str = "complex"
     dim: int = 64
+    sparse: bool = False  # sparse embedding gradients (shallow models); optimizers update only the rows a batch touches
     p: int = 1  # TransE norm
     decoder_options: dict = field(default_factory=dict)  # keyword arguments of the decoder (ConvE's)
     encoder: str = "embedding"  # embedding | rgcn | compgcn
@@ -52,6 +53,8 @@ class RunConfig:
     hardness_queries: int = 64  # queries per measured batch scored against all entities
     time_budget: float = 0.0  # seconds of training steps, then stop; 0: no budget
     budget_clock: str = "wall"  # wall | cpu
+    checkpoint_every: int = 0  # also write the checkpoint every N steps of an epoch; 0: at epoch ends only
+    checkpoint_seconds: float = 0.0  # also write it when this many seconds passed since the last; 0: never
     eval_every: int = 0  # 0: at the end only; -1: never
     eval_batch_size: int = 256
     patience: int = 0  # evaluations without improvement before stopping; 0: never stop early
@@ -65,6 +68,11 @@ class RunConfig:
         for name in ("sampler_options", "encoder_options", "decoder_options"):
             if not isinstance(getattr(self, name), dict):
                 raise ValueError(f"{name} must be a mapping of setting: value, got {getattr(self, name)!r}")
+        if self.checkpoint_every < 0 or self.checkpoint_seconds < 0:
+            raise ValueError(
+                f"checkpoint_every and checkpoint_seconds must be >= 0 (0: off), got {self.checkpoint_every} "
+                f"and {self.checkpoint_seconds}"
+            )
         if isinstance(self.num_neighbors, str):
             self.num_neighbors = [int(n) for n in self.num_neighbors.split(",") if n.strip()]
         if not self.num_neighbors or not all(isinstance(n, int) and (n > 0 or n == -1) for n in self.num_neighbors):

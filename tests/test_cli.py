@@ -82,3 +82,51 @@ def test_gnn_encoder_flags_reach_the_model(tmp_path, capsys):
     assert state["encoder.convs.0.comp"].shape == (4, 2)  # 2R relations (with inverses) x 2 bases
     assert main([*args[:-2], "--output", str(tmp_path / "bad"), "--encoder-option", "num_basis=2"]) == 1
     assert "has no option ['num_basis']" in capsys.readouterr().err
+
+
+def test_ctrl_c_writes_a_checkpoint_and_says_how_to_resume(tmp_path, capsys, monkeypatch):
+    import os
+    import signal
+
+    from gnnns.training.trainer import Trainer
+
+    data = write_folder(tmp_path / "data")
+    run = tmp_path / "run"
+    args = ["train", "--dataset", str(data), "--model", "distmult", "--dim", "8", "--epochs", "2"]
+    args += ["--batch-size", "16", "--num-negatives", "4", "--no-progress", "--output", str(run), "--eval-every", "-1"]
+    original, calls = Trainer.step, [0]
+
+    def step(self, batch):  # Ctrl-C during the 2nd step of epoch 1 (4 steps an epoch)
+        calls[0] += 1
+        if calls[0] == 2:
+            os.kill(os.getpid(), signal.SIGINT)
+        return original(self, batch)
+
+    monkeypatch.setattr(Trainer, "step", step)
+    assert main([*args, "--checkpoint-every", "3"]) == 130
+    err = capsys.readouterr().err
+    assert f"training stopped at epoch 1, step 2; checkpoint written to {run / 'checkpoint.pt'}" in err
+    assert "--resume" in err
+    assert json.loads((run / "config.json").read_text())["checkpoint_every"] == 3
+    monkeypatch.undo()
+    assert main(["train", "--resume", "--output", str(run)]) == 0
+    assert [json.loads(x)["epoch"] for x in (run / "metrics.jsonl").read_text().splitlines()] == [1, 2]
+
+
+def test_interrupt_outside_training_keeps_the_last_checkpoint(tmp_path, capsys, monkeypatch):
+    import gnnns.training.run
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(gnnns.training.run, "train", interrupted)
+    assert main(["train", "--no-progress", "--output", str(tmp_path / "run")]) == 130
+    assert "the last checkpoint written is kept (continue with --resume)" in capsys.readouterr().err
+
+
+def test_sparse_flag(tmp_path):
+    data = write_folder(tmp_path / "data")
+    run = tmp_path / "run"
+    args = ["train", "--dataset", str(data), "--model", "distmult", "--dim", "8", "--epochs", "1", "--sparse"]
+    assert main([*args, "--batch-size", "16", "--no-progress", "--output", str(run), "--eval-every", "-1"]) == 0
+    assert json.loads((run / "config.json").read_text())["sparse"] is True

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import torch
 from torch import Tensor
 
+from gnnns.data.eval_candidates import EvalCandidates
 from gnnns.data.triple_index import TripleIndex
 
 SPLITS = ("train", "valid", "test")
@@ -31,6 +32,10 @@ class KnowledgeGraph:
             may have several types.
         type_names (list[str], optional): name of each type id.
         name (str, optional): dataset name, for logs.
+        eval_negatives (dict[str, EvalCandidates], optional): fixed candidates per evaluation split
+            (``"valid"``, ``"test"``), one row per triple of the split, as OGB provides them;
+            :func:`gnnns.evaluation.evaluate` then ranks against them instead of every entity.
+            Kept in :attr:`eval_negatives`. (default: none)
     """
 
     def __init__(
@@ -45,6 +50,7 @@ class KnowledgeGraph:
         entity_types: Tensor | None = None,
         type_names: Sequence[str] | None = None,
         name: str = "kg",
+        eval_negatives: Mapping[str, EvalCandidates] | None = None,
     ):
         self.train = _as_triples(train, "train")
         self.valid = _as_triples(valid, "valid")
@@ -66,6 +72,14 @@ class KnowledgeGraph:
         self.entity_types = entity_types.long() if entity_types is not None else None
         self.type_names = list(type_names) if type_names is not None else None
         self.name = name
+        self.eval_negatives: dict[str, EvalCandidates] = {}
+        for split, candidates in (eval_negatives or {}).items():
+            if len(candidates) != len(self.split(split)):
+                raise ValueError(
+                    f"{name}: eval_negatives[{split!r}] has {len(candidates)} queries, but the {split} split has "
+                    f"{len(self.split(split))} triples; expected one row of candidates per triple"
+                )
+            self.eval_negatives[split] = candidates
         self.report: dict | None = None  # what a reader found: duplicates, overlaps, unseen entities
         self._index: TripleIndex | None = None
         self._train_index: TripleIndex | None = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from gnnns.data.eval_candidates import RandomEvalCandidates
 from gnnns.data.graph import KnowledgeGraph
 
 WIKIKG2_SHAPE = {"entities": 2_500_604, "relations": 535, "train": 16_109_182, "valid": 429_456, "test": 598_543}
@@ -17,6 +18,7 @@ def wikikg2_like(
     entity_exponent: float = 0.9,
     relation_exponent: float = 1.1,
     seed: int = 0,
+    eval_negatives: int = 0,
 ) -> KnowledgeGraph:
     r"""A typed random graph with the entity, relation and triple counts of ogbl-wikikg2 times
     ``scale`` and heavy-tailed degrees and relation frequencies, for scale benchmarks and tests.
@@ -34,9 +36,16 @@ def wikikg2_like(
         entity_exponent (float): :math:`a_E`. (default: 0.9)
         relation_exponent (float): :math:`a_R`. (default: 1.1)
         seed (int): random seed. (default: 0)
+        eval_negatives (int): with a positive :math:`K`, valid and test get :math:`K` head and
+            :math:`K` tail candidates per triple in :attr:`~KnowledgeGraph.eval_negatives`, drawn
+            uniformly from all entities and unfiltered as ogbl-wikikg2's are, so that evaluation
+            follows OGB's protocol (:class:`~gnnns.data.RandomEvalCandidates`: generated on
+            demand, no memory per query). (default: 0, rank against all entities)
     """
     if not 0 < scale <= 1:
         raise ValueError(f"wikikg2_like: scale must be in (0, 1], got {scale}")
+    if eval_negatives < 0:
+        raise ValueError(f"wikikg2_like: eval_negatives must be >= 0, got {eval_negatives}")
     gen = torch.Generator().manual_seed(seed)
     num_entities = max(int(WIKIKG2_SHAPE["entities"] * scale), num_types * 4)
     num_relations = WIKIKG2_SHAPE["relations"]
@@ -73,6 +82,13 @@ def wikikg2_like(
     n_train = len(triples) - splits["valid"] - splits["test"]
     train, valid, test = triples[:n_train], triples[n_train : n_train + splits["valid"]], triples[-splits["test"] :]
     entity_types = torch.stack([torch.arange(num_entities), type_of], 1)
+    candidates = {}
+    if eval_negatives > 0:
+        # Odd and even seeds keep the valid and test streams apart for every graph seed.
+        candidates = {
+            split: RandomEvalCandidates(len(part), num_entities, eval_negatives, seed=2 * seed + offset)
+            for offset, (split, part) in enumerate((("valid", valid), ("test", test)), start=1)
+        }
     return KnowledgeGraph(
         train,
         valid,
@@ -81,6 +97,7 @@ def wikikg2_like(
         num_relations=num_relations,
         entity_types=entity_types,
         name=f"wikikg2-like-{scale:g}",
+        eval_negatives=candidates,
     )
 
 

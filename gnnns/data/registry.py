@@ -240,6 +240,7 @@ DATASETS: dict[str, DatasetRecipe] = {
 """Every downloadable dataset by name; ``"synthetic"`` is generated instead (see :func:`synthetic_kg`)."""
 
 _ALIASES = {"fb15k237": "fb15k-237", "kinships": "kinship", "yago310": "yago3-10"}
+_OGB_NAMES = ("ogbl-wikikg2", "ogbl-biokg")  # read by gnnns.data.ogb from OGB's own files, never downloaded
 
 
 def resolve_root(root: str | Path | None = None) -> tuple[Path, str]:
@@ -275,15 +276,19 @@ def locate(recipe: DatasetRecipe, root: Path) -> tuple[Path, list[RemoteFile]]:
 
 
 def load_dataset(name_or_path: str | Path, root: str | Path | None = None, download: bool = True) -> KnowledgeGraph:
-    """Load a dataset by registry name (see :data:`DATASETS`, plus ``"synthetic"``) or folder path.
+    """Load a dataset by registry name (see :data:`DATASETS`, plus ``"synthetic"`` and the OGB
+    datasets ``"ogbl-wikikg2"``, ``"ogbl-biokg"``) or folder path.
 
     Args:
         name_or_path (str or Path): a name such as ``"fb15k-237"`` (case and ``_``/``-``
-            insensitive), ``"synthetic"`` (generated, never downloaded), or a folder in the standard
-            layout (:func:`~gnnns.data.read_folder`); a folder with ``entity2types.json`` in it or
+            insensitive), ``"synthetic"`` (generated, never downloaded), ``"ogbl-wikikg2"`` or
+            ``"ogbl-biokg"`` (OGB's files under the root, read offline by
+            :func:`~gnnns.data.load_ogb`), or a folder in the standard layout
+            (:func:`~gnnns.data.read_folder`); a folder with ``entity2types.json`` in it or
             beside it gets entity types.
         root (str or Path, optional): data root; see :func:`resolve_root`.
-        download (bool): fetch missing files of a named dataset. (default: ``True``)
+        download (bool): fetch missing files of a named dataset; OGB datasets are never
+            downloaded. (default: ``True``)
 
     Raises:
         DatasetNotFoundError: unknown name, or files missing and not downloadable.
@@ -295,13 +300,18 @@ def load_dataset(name_or_path: str | Path, root: str | Path | None = None, downl
         key = _ALIASES.get(key.replace("-", ""), key)
         if key == "synthetic":
             return synthetic_kg()
+        if key in _OGB_NAMES:
+            # Imported here: gnnns.data.ogb builds on this module.
+            from gnnns.data.ogb import load_ogb
+
+            return load_ogb(key, root)
         if key in DATASETS:
             return _load_recipe(DATASETS[key], root, download)
     path = Path(name_or_path).expanduser()
     if path.is_dir():
         return _read_typed_folder(path, path.name, typed=None)
     raise DatasetNotFoundError(
-        f"{str(name_or_path)!r} is neither a known dataset (synthetic, {', '.join(DATASETS)}) nor an "
+        f"{str(name_or_path)!r} is neither a known dataset (synthetic, {', '.join((*DATASETS, *_OGB_NAMES))}) nor an "
         "existing folder with train.txt, valid.txt, test.txt"
     )
 
@@ -423,7 +433,7 @@ def _check_counts(recipe: DatasetRecipe, kg: KnowledgeGraph) -> None:
 
 
 def list_datasets(root: str | Path | None = None) -> list[dict]:
-    """One row per known dataset for ``gnnns datasets``.
+    """One row per known dataset for ``gnnns datasets``, the OGB datasets last.
 
     Returns:
         dicts with ``name``, ``description``, ``present`` (complete under the root),
@@ -451,6 +461,21 @@ def list_datasets(root: str | Path | None = None) -> list[dict]:
                 "path": None if missing else str(folder),
                 "counts": dict(recipe.counts),
                 "verified": all(f.sha256 for f in (*recipe.files, *recipe.type_files)),
+            }
+        )
+    from gnnns.data.ogb import OGB_DATASETS  # here: gnnns.data.ogb builds on this module
+
+    for meta in OGB_DATASETS.values():
+        folder = root_path / meta.folder_name
+        present = not meta.missing(folder)
+        rows.append(
+            {
+                "name": meta.name,
+                "description": f"{meta.description}; files from {meta.url}, never downloaded",
+                "present": present,
+                "path": str(folder) if present else None,
+                "counts": dict(meta.counts),
+                "verified": False,
             }
         )
     return rows

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.distributed as dist
 from torch import Tensor
 from tqdm.auto import tqdm
 
@@ -85,6 +86,66 @@ def rank_metrics(ranks: Tensor) -> dict[str, float]:
     return out
 
 
+def check_process_group(rank: int, world_size: int) -> None:
+    """Check, before any work, that ``rank`` of ``world_size`` is this process's place in an
+    initialised ``torch.distributed`` group (nothing to check for one process).
+
+    Raises:
+        ValueError: ``rank`` outside ``0 .. world_size - 1``, or another place in the group.
+        RuntimeError: ``world_size > 1`` without an initialised group.
+    """
+    if world_size < 1 or not 0 <= rank < world_size:
+        raise ValueError(f"expected 0 <= rank < world_size, got rank={rank}, world_size={world_size}")
+    if world_size == 1:
+        return
+    if not (dist.is_available() and dist.is_initialized()):
+        raise RuntimeError(f"world_size={world_size} needs torch.distributed initialised (init_process_group)")
+    if dist.get_world_size() != world_size or dist.get_rank() != rank:
+        raise ValueError(
+            f"rank={rank}, world_size={world_size} disagree with the process group "
+            f"(rank {dist.get_rank()} of {dist.get_world_size()})"
+        )
+
+
+def shard(total: int, rank: int = 0, world_size: int = 1) -> Tensor:
+    """Indices of the queries ``0 .. total - 1`` that process ``rank`` of ``world_size`` evaluates:
+    ``rank, rank + world_size, ...``, shape ``[ceil((total - rank) / world_size)]``."""
+    if world_size < 1 or not 0 <= rank < world_size:
+        raise ValueError(f"expected 0 <= rank < world_size, got rank={rank}, world_size={world_size}")
+    return torch.arange(rank, total, world_size)
+
+
+def gather_ranks(local: Tensor, total: int, rank: int = 0, world_size: int = 1) -> Tensor:
+    """Every process's ranks, in query order, on every process.
+
+    Process ``rank`` holds the ranks of its :func:`shard` of the queries, ``local`` of shape
+    ``[n_rank, ...]``. Each pads them to ``ceil(total / world_size)`` rows and all-gathers them
+    with :func:`torch.distributed.all_gather`; row ``j`` of process ``r`` is query
+    ``j * world_size + r``, so interleaving the gathered blocks restores the order one process
+    would have produced (and with it bit-identical metrics).
+
+    Args:
+        local (Tensor): this process's ranks, shape ``[n_rank, ...]``.
+        total (int): queries over all processes.
+        rank (int): this process's rank. (default: 0)
+        world_size (int): number of processes; 1 returns ``local`` as it is. (default: 1)
+
+    Returns:
+        Tensor of shape ``[total, ...]``.
+    """
+    check_process_group(rank, world_size)
+    if world_size == 1:
+        return local
+    length = -(-total // world_size)
+    # NCCL gathers only CUDA tensors; gloo only CPU ones.
+    device = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else torch.device("cpu")
+    padded = torch.full((length, *local.shape[1:]), math.nan, dtype=local.dtype, device=device)
+    padded[: len(local)] = local.to(device)
+    parts = [torch.empty_like(padded) for _ in range(world_size)]
+    dist.all_gather(parts, padded)
+    return torch.stack(parts, 1).flatten(0, 1)[:total].cpu()
+
+
 def evaluate(
     model: KGCModel,
     kg: KnowledgeGraph,
@@ -92,11 +153,19 @@ def evaluate(
     batch_size: int = 256,
     progress: bool = True,
     max_triples: int | None = None,
+    rank: int = 0,
+    world_size: int = 1,
 ) -> dict:
     """Filtered link-prediction metrics of ``model`` on ``split``, both sides.
 
     Ranks the true head against all entities for :math:`(?, r, t)` and the true tail for
-    :math:`(h, r, ?)`, removing every other known triple of train ∪ valid ∪ test.
+    :math:`(h, r, ?)`, removing every other known triple of train ∪ valid ∪ test. When the graph
+    provides candidates for the split (``split in kg.eval_negatives``, as OGB datasets do), ranks
+    against those instead, under OGB's protocol: :func:`~gnnns.evaluation.evaluate_ogb`.
+
+    With ``world_size > 1`` (``torch.distributed`` initialised), process ``rank`` ranks the
+    triples ``rank, rank + world_size, ...`` and the ranks are all-gathered
+    (:func:`gather_ranks`): every process returns the metrics of the whole split.
 
     Args:
         model (KGCModel): the model.
@@ -105,25 +174,35 @@ def evaluate(
         batch_size (int): queries scored at once. (default: 256)
         progress (bool): show a progress bar. (default: True)
         max_triples (int, optional): evaluate only the first ``max_triples`` triples.
+        rank (int): this process's rank. (default: 0)
+        world_size (int): processes sharing the evaluation. (default: 1)
 
     Returns:
         ``{"mrr", "mr", "hits@1", "hits@3", "hits@10", "count", "head": {...}, "tail": {...}}``:
-        the flat keys are both sides together.
+        the flat keys are both sides together (OGB's protocol adds ``"protocol"`` and
+        ``"queries_per_second"``).
     """
+    if split in kg.eval_negatives:
+        # Imported here: gnnns.evaluation.ogb builds on this module.
+        from gnnns.evaluation.ogb import evaluate_ogb
+
+        return evaluate_ogb(model, kg, split, batch_size, progress, max_triples, rank=rank, world_size=world_size)
+    check_process_group(rank, world_size)
     triples = kg.split(split)
-    if max_triples is not None:
-        triples = triples[:max_triples]
+    total = len(triples) if max_triples is None else min(max_triples, len(triples))
+    mine = triples[shard(total, rank, world_size)]
     index = kg.index()
     was_training = model.training
     model.eval()
     try:
         # A GNN encoder embeds every entity once for both sides.
         with torch.no_grad(), model.cached_embeddings():
-            head = filtered_ranks(model, triples, index, True, batch_size, progress)
-            tail = filtered_ranks(model, triples, index, False, batch_size, progress)
+            head = filtered_ranks(model, mine, index, True, batch_size, progress)
+            tail = filtered_ranks(model, mine, index, False, batch_size, progress)
     finally:
         model.train(was_training)
-    out = rank_metrics(torch.cat([head, tail]))
-    out["head"] = rank_metrics(head)
-    out["tail"] = rank_metrics(tail)
+    ranks = gather_ranks(torch.stack([head, tail], 1), total, rank, world_size)
+    out = rank_metrics(ranks.t().flatten())
+    out["head"] = rank_metrics(ranks[:, 0])
+    out["tail"] = rank_metrics(ranks[:, 1])
     return out

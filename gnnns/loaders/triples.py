@@ -1,27 +1,44 @@
-"""Batches of positive triples for negative-sampling training."""
+"""Batches of positive triples for negative-sampling training, shardable across processes."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
+import numpy as np
 import torch
 from torch import Tensor
 
 
 class TripleLoader:
-    """Shuffled mini-batches of triples, ``[B, 3]`` each, drawn with the global torch RNG.
+    r"""Shuffled mini-batches of triples, ``[B, 3]`` each, from a permutation of its own.
 
     Indexing a tensor by a permutation avoids the per-item overhead of a
-    :class:`torch.utils.data.DataLoader`, and drawing the permutation from the global generator
-    makes an epoch reproducible from the RNG state a checkpoint stores.
+    :class:`torch.utils.data.DataLoader`. The permutation of epoch :math:`e` comes from a
+    generator seeded by ``(seed, e)`` alone, so it can be regenerated at any time: a run resumed
+    in the middle of an epoch asks for :meth:`batches` ``(e, start)`` and gets exactly the batches
+    it had not seen, and every process of a distributed run draws the same permutation while its
+    negative sampler draws from a random stream of its own.
+
+    **Sharding.** With ``world_size`` :math:`W > 1`, ``batch_size`` :math:`B` is the *global*
+    batch: the epoch's order is cut into chunks of :math:`B' = W \lfloor B / W \rfloor` triples and
+    process ``rank`` :math:`i` takes rows :math:`i, i + W, i + 2W, \dots` of each chunk, i.e.
+    :math:`B / W` triples. So :math:`W` processes take the same optimisation steps as one process
+    with batch :math:`B`, and the union of their batches is that process's batch. To give every
+    process the same number of equally sized batches (a collective must never wait for a process
+    that has run out), the last :math:`N \bmod W` triples of each epoch's order are left out of
+    that epoch; they change from epoch to epoch. With :math:`W = 1` nothing is left out.
 
     Args:
         triples (Tensor): shape ``[N, 3]``.
-        batch_size (int): triples per batch.
+        batch_size (int): triples per batch, over all processes together.
         shuffle (bool): a new permutation every epoch. (default: True)
         drop_last (bool): drop a final short batch. (default: False)
         reciprocal (bool): add ``(t, r + R, h)`` for every triple. (default: False)
-        num_relations (int): :math:`R`, needed with ``reciprocal``.
+        num_relations (int, optional): :math:`R`, needed with ``reciprocal``.
+        seed (int, optional): seed of the permutations; None draws one from the global torch
+            generator, so that :func:`torch.manual_seed` makes a loader reproducible. (default: None)
+        rank (int): this process's index in ``0..world_size-1``. (default: 0)
+        world_size (int): number of processes sharing each batch. (default: 1)
     """
 
     def __init__(
@@ -32,9 +49,19 @@ class TripleLoader:
         drop_last: bool = False,
         reciprocal: bool = False,
         num_relations: int | None = None,
+        seed: int | None = None,
+        rank: int = 0,
+        world_size: int = 1,
     ):
         if batch_size <= 0:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
+        if world_size < 1 or not 0 <= rank < world_size:
+            raise ValueError(f"rank must lie in 0..world_size-1 with world_size >= 1, got rank {rank} of {world_size}")
+        if batch_size < world_size:
+            raise ValueError(
+                f"batch_size {batch_size} is smaller than the {world_size} processes sharing it; "
+                f"expected at least one triple per process"
+            )
         if reciprocal:
             if num_relations is None:
                 raise ValueError("reciprocal=True needs num_relations")
@@ -44,13 +71,46 @@ class TripleLoader:
         self.batch_size = int(batch_size)
         self.shuffle = shuffle
         self.drop_last = drop_last
+        self.seed = int(torch.randint(1 << 62, ())) if seed is None else int(seed)
+        self.rank, self.world_size = int(rank), int(world_size)
+        self._epochs_iterated = 0
+
+    @property
+    def rank_batch_size(self) -> int:
+        r"""Triples per batch on this process, :math:`\lfloor B / W \rfloor`."""
+        return self.batch_size // self.world_size
+
+    @property
+    def num_triples(self) -> int:
+        r"""Triples an epoch uses over all processes: :math:`N - (N \bmod W)`."""
+        n = len(self.triples)
+        return n - n % self.world_size
 
     def __len__(self) -> int:
-        n, b = len(self.triples), self.batch_size
+        n, b = self.num_triples, self.rank_batch_size * self.world_size
         return n // b if self.drop_last else -(-n // b)
 
-    def __iter__(self) -> Iterator[Tensor]:
+    def order(self, epoch: int) -> Tensor:
+        """The permutation of epoch ``epoch``, shape ``[N]`` (the same on every process)."""
         n = len(self.triples)
-        order = torch.randperm(n) if self.shuffle else torch.arange(n)
-        for i in range(len(self)):
-            yield self.triples[order[i * self.batch_size : (i + 1) * self.batch_size]]
+        if not self.shuffle:
+            return torch.arange(n)
+        # SeedSequence mixes (seed, epoch) into well-separated streams: nearby seeds and epochs
+        # do not give related permutations.
+        entropy = np.random.SeedSequence([self.seed % (1 << 64), int(epoch)]).generate_state(2, np.uint32)
+        generator = torch.Generator().manual_seed(int(entropy[0]) << 32 | int(entropy[1]))
+        return torch.randperm(n, generator=generator)
+
+    def batches(self, epoch: int, start: int = 0) -> Iterator[Tensor]:
+        """This process's batches of epoch ``epoch``, ``[B / W, 3]`` each, from batch ``start`` on."""
+        order = self.order(epoch)[: self.num_triples]
+        chunk = self.rank_batch_size * self.world_size
+        for i in range(int(start), len(self)):
+            rows = order[i * chunk : (i + 1) * chunk]
+            yield self.triples[rows[self.rank :: self.world_size]]
+
+    def __iter__(self) -> Iterator[Tensor]:
+        """The batches of the next epoch: each iteration over the loader is a new epoch."""
+        epoch = self._epochs_iterated
+        self._epochs_iterated += 1
+        return self.batches(epoch)

@@ -1,5 +1,6 @@
-"""Training: the loop, checkpoints, and building a run from its config."""
+"""Training: the loop, checkpoints, several processes, and building a run from its config."""
 
-from gnnns.training.trainer import Trainer, TrainingDiverged
+from gnnns.training.distributed import Distributed, process_group
+from gnnns.training.trainer import Trainer, TrainingDiverged, TrainingInterrupted
 
-__all__ = ["Trainer", "TrainingDiverged"]
+__all__ = ["Distributed", "Trainer", "TrainingDiverged", "TrainingInterrupted", "process_group"]

@@ -1,4 +1,4 @@
-"""Checkpoints that are written atomically and restore a run exactly."""
+"""Checkpoints that are written atomically and restore a run exactly, also in the middle of an epoch."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch import nn
 
 
 def rng_state() -> dict:
@@ -19,6 +20,7 @@ def rng_state() -> dict:
 
 
 def set_rng_state(state: dict) -> None:
+    """Restore what :func:`rng_state` returned."""
     torch.set_rng_state(state["torch"])
     random.setstate(state["python"])
     np.random.set_state(state["numpy"])
@@ -41,7 +43,39 @@ def save_atomic(obj: dict, path: str | Path) -> None:
 
 
 def load(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
+    """The checkpoint at ``path``, its tensors on ``map_location``."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no checkpoint at {path}")
     return torch.load(path, map_location=map_location, weights_only=False)
+
+
+def sampler_counters(sampler: nn.Module) -> dict:
+    """The per-epoch counters (``stats``) and training progress of a sampler and of every sampler it
+    wraps, by module name: plain attributes that ``state_dict()`` does not hold but a resumed
+    epoch must continue from."""
+    return {
+        name: {"stats": dict(module.stats), "progress": float(module.progress)}
+        for name, module in sampler.named_modules()
+        if isinstance(getattr(module, "stats", None), dict) and hasattr(module, "progress")
+    }
+
+
+def load_sampler_counters(sampler: nn.Module, counters: dict) -> None:
+    """Restore what :func:`sampler_counters` returned."""
+    modules = dict(sampler.named_modules())
+    for name, saved in counters.items():
+        if name in modules:
+            modules[name].stats = dict(saved["stats"])
+            modules[name].progress = saved["progress"]
+
+
+def diagnostics_state(diagnostics) -> dict:
+    """The running sums of a :class:`~gnnns.sampling.diagnostics.NegativeDiagnostics` epoch."""
+    return {"batches": diagnostics.batches, "sums": dict(diagnostics.sums), "counts": dict(diagnostics.counts)}
+
+
+def load_diagnostics_state(diagnostics, state: dict) -> None:
+    """Restore what :func:`diagnostics_state` returned."""
+    diagnostics.batches = int(state["batches"])
+    diagnostics.sums, diagnostics.counts = dict(state["sums"]), dict(state["counts"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 import time
@@ -12,12 +13,12 @@ import torch
 
 from gnnns.config import RunConfig
 from gnnns.data import KnowledgeGraph, load_dataset
-from gnnns.evaluation import evaluate
 from gnnns.loaders import NeighborSubgraphs, OneToNLoader, TripleLoader
 from gnnns.losses import build_loss
 from gnnns.models import KGCModel, build_model
 from gnnns.sampling import build_sampler
 from gnnns.sampling.diagnostics import NegativeDiagnostics
+from gnnns.training.distributed import SINGLE, Distributed, evaluate_split, process_group, rank_device, rank_seed
 from gnnns.training.graph_scoring import FullGraphScoring, SubgraphScoring
 from gnnns.training.optim import build_optimizer
 from gnnns.training.trainer import LAST, Trainer
@@ -47,6 +48,7 @@ def build_run_model(config: RunConfig, kg: KnowledgeGraph) -> KGCModel:
         compile=config.compile,
         encoder=config.encoder,
         encoder_options=config.encoder_options,
+        sparse=config.sparse,
         **kwargs,
     )
     return model.to(config.device)
@@ -86,19 +88,39 @@ def build_run_loss(config: RunConfig) -> torch.nn.Module:
     return build_loss(config.loss, **kwargs[config.loss])
 
 
-def build_trainer(config: RunConfig, kg: KnowledgeGraph, run_dir: Path | None) -> Trainer:
+def build_trainer(
+    config: RunConfig, kg: KnowledgeGraph, run_dir: Path | None, distributed: Distributed = SINGLE
+) -> Trainer:
+    """The trainer of a run, for this process of ``distributed``.
+
+    Every process builds the same model from ``config.seed`` and draws the same epoch orders
+    (the loader's own seed); each draws its negatives from a stream of its own
+    (:func:`~gnnns.training.distributed.rank_seed`, rank 0's being the single-process stream).
+    """
     if config.training not in ("negative", *ONE_TO_N):
         raise ValueError(f"unknown training {config.training!r}; expected 'negative', '1vsall' or 'kvsall'")
     model = build_run_model(config, kg)
     scoring = build_scoring(config, kg, model)
     sampler = diagnostics = None
+    if distributed.rank > 0:
+        seed_everything(rank_seed(config.seed, distributed.rank))
     if config.training in ONE_TO_N:
         loader = OneToNLoader(kg.train, kg.num_entities, kg.num_relations, config.batch_size, mode=config.training)
     else:
-        loader = TripleLoader(kg.train, config.batch_size)
+        loader = TripleLoader(
+            kg.train, config.batch_size, seed=config.seed, rank=distributed.rank, world_size=distributed.world_size
+        )
+        if distributed.is_main and config.batch_size % distributed.world_size:
+            share = loader.rank_batch_size
+            print(
+                f"note: batch_size {config.batch_size} is not a multiple of the {distributed.world_size} processes; "
+                f"each takes {share}, a global batch of {share * distributed.world_size}",
+                flush=True,
+            )
         sampler = build_sampler(config.sampler, kg, filter_negatives=config.filter_negatives, **config.sampler_options)
         sampler = sampler.to(config.device)
-        if config.diagnostics_every > 0:
+        # Only rank 0's measurements are reported, so the others need not spend time on them.
+        if config.diagnostics_every > 0 and distributed.is_main:
             diagnostics = NegativeDiagnostics(kg, config.diagnostics_every, config.hardness_queries)
     return Trainer(
         model,
@@ -119,11 +141,19 @@ def build_trainer(config: RunConfig, kg: KnowledgeGraph, run_dir: Path | None) -
         time_budget=config.time_budget,
         budget_clock=config.budget_clock,
         scoring=scoring,
+        checkpoint_every=config.checkpoint_every,
+        checkpoint_seconds=config.checkpoint_seconds,
+        distributed=distributed,
     )
 
 
 def train(config: RunConfig, resume: bool = False, kg: KnowledgeGraph | None = None) -> dict:
     """Train as ``config`` says, evaluate, and write ``metrics.json`` into the run directory.
+
+    Under ``torchrun`` (``WORLD_SIZE > 1``), or inside a process group the caller initialised,
+    every process runs this: training is data-parallel (:class:`~gnnns.training.Trainer`), the
+    evaluation is shared out, and rank 0 alone writes files and prints. Every process returns
+    the same metrics.
 
     Returns:
         ``{"valid": metrics, "test": metrics, ...}`` (no metrics when ``eval_every == -1``).
@@ -131,12 +161,22 @@ def train(config: RunConfig, resume: bool = False, kg: KnowledgeGraph | None = N
     run_dir = Path(config.output) if config.output else None
     if resume and (run_dir is None or not (run_dir / LAST).exists()):
         raise FileNotFoundError(f"--resume: no checkpoint {run_dir / LAST if run_dir else LAST} to resume from")
+    with process_group(config.device) as distributed:
+        return _train(config, resume, kg, run_dir, distributed)
+
+
+def _train(
+    config: RunConfig, resume: bool, kg: KnowledgeGraph | None, run_dir: Path | None, distributed: Distributed
+) -> dict:
+    saved_config = config.to_dict()
+    config = dataclasses.replace(config, device=rank_device(config.device, distributed))
     kg = kg if kg is not None else load_dataset(config.dataset)
-    print(kg, flush=True)
+    if distributed.is_main:
+        print(kg if not distributed.enabled else f"{kg}, {distributed.world_size} processes", flush=True)
     seed_everything(config.seed)
-    trainer = build_trainer(config, kg, run_dir)
-    if run_dir is not None:
-        (run_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n", encoding="utf-8")
+    trainer = build_trainer(config, kg, run_dir, distributed)
+    if run_dir is not None and distributed.is_main:
+        (run_dir / "config.json").write_text(json.dumps(saved_config, indent=2) + "\n", encoding="utf-8")
         if not resume:
             (run_dir / "metrics.jsonl").unlink(missing_ok=True)
     if resume:
@@ -147,10 +187,12 @@ def train(config: RunConfig, resume: bool = False, kg: KnowledgeGraph | None = N
     result = {"summary": summary}
     if config.eval_every >= 0:
         if trainer.load_best():
-            print(f"evaluating the best validation epoch ({trainer.best['epoch']})", flush=True)
+            trainer.print(f"evaluating the best validation epoch ({trainer.best['epoch']})")
         for split in ("valid", "test"):
             if len(kg.split(split)):
-                result[split] = evaluate(trainer.model, kg, split, config.eval_batch_size, progress=config.progress)
-    if run_dir is not None:
+                result[split] = evaluate_split(
+                    trainer.model, kg, split, config.eval_batch_size, config.progress, distributed
+                )
+    if run_dir is not None and distributed.is_main:
         (run_dir / "metrics.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     return result

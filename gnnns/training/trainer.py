@@ -1,10 +1,16 @@
-"""The training loop: epochs, progress, metrics, checkpoints, early stopping."""
+"""The training loop: epochs, progress, metrics, checkpoints (also mid-epoch), early stopping, DDP."""
 
 from __future__ import annotations
 
 import json
 import math
+import signal
+import sys
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -12,12 +18,12 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from gnnns.data import KnowledgeGraph
-from gnnns.evaluation import evaluate
 from gnnns.loaders import OneToNLoader, TripleLoader
 from gnnns.models import KGCModel
 from gnnns.sampling import NegativeSampler
 from gnnns.sampling.diagnostics import NegativeDiagnostics
 from gnnns.training import checkpoint
+from gnnns.training.distributed import SINGLE, Distributed, StepLoss, data_parallel, evaluate_split
 from gnnns.training.graph_scoring import FullGraphScoring, SubgraphScoring
 
 LAST = "checkpoint.pt"
@@ -25,14 +31,67 @@ BEST = "best.pt"
 
 
 CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
+INTERRUPT_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite."""
 
 
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C (SIGINT) or SIGTERM stopped training at a step boundary.
+
+    Args:
+        message (str): where training stopped.
+        checkpoint (Path, optional): the checkpoint of that step (None without a run directory).
+    """
+
+    def __init__(self, message: str, checkpoint: Path | None = None):
+        super().__init__(message)
+        self.checkpoint = checkpoint
+
+
+@dataclass
+class EpochSums:
+    r"""The running sums of the epoch in progress: what a mid-epoch checkpoint carries to resume it.
+
+    Args:
+        loss (Tensor): :math:`\sum` of loss times rows over the batches done (float64, 0-d).
+        rows (int): triples (or queries) done.
+        steps (int): batches done.
+        seconds (float): training seconds of the epoch spent before the current session.
+        epoch_rng (Tensor, optional): global RNG state at the epoch's start, from which a loader
+            that draws its order from the global generator (:class:`OneToNLoader`) regenerates it.
+    """
+
+    loss: Tensor = field(default_factory=lambda: torch.zeros((), dtype=torch.float64))
+    rows: int = 0
+    steps: int = 0
+    seconds: float = 0.0
+    epoch_rng: Tensor | None = None
+
+    def state_dict(self) -> dict:
+        return {
+            "loss": self.loss.clone(),
+            "rows": self.rows,
+            "steps": self.steps,
+            "seconds": self.seconds,
+            "epoch_rng": self.epoch_rng,
+        }
+
+    @classmethod
+    def from_state(cls, state: dict) -> EpochSums:
+        return cls(
+            state["loss"].clone().double(),
+            int(state["rows"]),
+            int(state["steps"]),
+            float(state["seconds"]),
+            state.get("epoch_rng"),
+        )
+
+
 class Trainer:
-    r"""Trains a :class:`KGCModel` by negative sampling or by 1-N scoring.
+    r"""Trains a :class:`KGCModel` by negative sampling or by 1-N scoring, in one process or several.
 
     Negative sampling (``loader`` a :class:`TripleLoader`): each batch of positives ``[B, 3]``
     gets ``k`` negatives from ``sampler`` (which may score candidates with the model), and the
@@ -40,10 +99,24 @@ class Trainer:
     1-N (``loader`` a :class:`OneToNLoader`): each query ``(e, r)`` is scored against all
     entities and the loss's ``forward_all`` compares ``[B, E]`` with the targets.
 
-    Each epoch appends a line to ``run_dir/metrics.jsonl`` and writes ``run_dir/checkpoint.pt``
-    atomically (model, optimizer, sampler state, RNG states, epoch, early-stopping state), so
-    :meth:`resume` continues bit for bit where the last completed epoch ended. A non-finite
-    loss raises :class:`TrainingDiverged` before anything is written.
+    **Checkpoints.** Each epoch appends a line to ``run_dir/metrics.jsonl`` and writes
+    ``run_dir/checkpoint.pt`` atomically: model, optimizer, sampler state and counters, RNG
+    states, position (epochs done and batches done of the current one), the running loss sums of
+    a partial epoch, early-stopping state. ``checkpoint_every`` and ``checkpoint_seconds`` also
+    write it inside an epoch, and Ctrl-C (SIGINT) or SIGTERM writes it at the end of the step in
+    progress and raises :class:`TrainingInterrupted` (a second Ctrl-C stops at once). So
+    :meth:`resume` continues bit for bit from the last step written: the loader regenerates the
+    epoch's order and skips the batches done. A non-finite loss raises :class:`TrainingDiverged`
+    before anything is written.
+
+    **Several processes** (``distributed`` enabled, see :mod:`gnnns.training.distributed`): the
+    model and the loss are wrapped in :class:`~torch.nn.parallel.DistributedDataParallel` through
+    :class:`~gnnns.training.distributed.StepLoss`, each process trains on its shard of every
+    batch (the loader must be a :class:`TripleLoader` built with the same ``rank`` and
+    ``world_size``), and gradients are averaged. The epoch loss and triples/s are reduced over
+    processes, evaluation is shared out, rank 0 alone writes files and prints, checkpoints carry
+    each process's sampler and RNG states, and every stop (divergence, time budget, interrupt)
+    is agreed by all processes at the same step.
 
     Args:
         model (KGCModel): the model.
@@ -60,16 +133,21 @@ class Trainer:
         eval_batch_size (int): queries per evaluation batch.
         progress (bool): progress bars.
         extra_state (dict, optional): saved in every checkpoint (e.g. the run's config).
+        diagnostics (NegativeDiagnostics, optional): measures the sampler's negatives (hardness,
+            false-negative rate, diversity, cost); its per-epoch means go to ``metrics.jsonl``
+            under ``"negatives"``.
         time_budget (float): stop training once this many seconds of training steps have been
             spent (counted across resumes; evaluation excluded); 0: no budget. (default: 0)
         budget_clock (str): ``"wall"`` (elapsed time) or ``"cpu"`` (this process's CPU time,
             which other jobs on a shared machine do not inflate). (default: ``"wall"``)
-        diagnostics (NegativeDiagnostics, optional): measures the sampler's negatives (hardness,
-            false-negative rate, diversity, cost); its per-epoch means go to ``metrics.jsonl``
-            under ``"negatives"``.
         scoring (FullGraphScoring or SubgraphScoring, optional): where a step's scores come from:
             one encoder pass over the model's whole graph (default), or neighbour-sampled
             subgraphs around the entities each step scores.
+        checkpoint_every (int): also write the checkpoint every this many steps of an epoch;
+            0: at epoch ends only. (default: 0)
+        checkpoint_seconds (float): also write it when this many seconds have passed since the
+            last one; 0: never. (default: 0)
+        distributed (Distributed, optional): this process's place in a distributed run; None: alone.
     """
 
     def __init__(
@@ -92,11 +170,21 @@ class Trainer:
         time_budget: float = 0.0,
         budget_clock: str = "wall",
         scoring: FullGraphScoring | SubgraphScoring | None = None,
+        checkpoint_every: int = 0,
+        checkpoint_seconds: float = 0.0,
+        distributed: Distributed | None = None,
     ):
         if budget_clock not in CLOCKS:
             raise ValueError(f"budget_clock must be one of {sorted(CLOCKS)}, got {budget_clock!r}")
         if isinstance(loader, TripleLoader) and sampler is None:
             raise ValueError("negative-sampling training needs a sampler")
+        if checkpoint_every < 0 or checkpoint_seconds < 0:
+            raise ValueError(
+                f"checkpoint_every and checkpoint_seconds must be >= 0 (0: off), got {checkpoint_every} "
+                f"and {checkpoint_seconds}"
+            )
+        self.dist = distributed if distributed is not None else SINGLE
+        _check_distributed(self.dist, loader, model)
         self.model, self.kg, self.loss, self.optimizer = model, kg, loss, optimizer
         self.scoring = scoring if scoring is not None else FullGraphScoring(model)
         if isinstance(self.scoring, SubgraphScoring) and regularizer_weight > 0:
@@ -105,33 +193,45 @@ class Trainer:
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.eval_every, self.patience = int(eval_every), int(patience)
         self.regularizer_weight = float(regularizer_weight)
-        self.eval_batch_size, self.progress = int(eval_batch_size), progress
+        self.eval_batch_size = int(eval_batch_size)
+        self.progress = progress and self.dist.is_main
         self.extra_state = extra_state or {}
         self.diagnostics = diagnostics if sampler is not None else None
         self._sample_seconds = self._diagnostic_seconds = 0.0
         self.device = next(model.parameters()).device
         self.epoch = 0
+        self.sums = EpochSums()
         self.best = {"mrr": -math.inf, "epoch": 0}
         self.bad_evaluations = 0
         self.time_budget, self.clock = float(time_budget), CLOCKS[budget_clock]
         self.budget_used = 0.0
+        self.checkpoint_every, self.checkpoint_seconds = int(checkpoint_every), float(checkpoint_seconds)
+        self.step_module = data_parallel(StepLoss(model, loss, self._batch_loss), self.dist)
+        self._interrupted: int | None = None
+        self._saved_at: tuple[int, int] | None = None
+        self._last_save = time.monotonic()
         if self.run_dir is not None:
             self.run_dir.mkdir(parents=True, exist_ok=True)
 
+    def print(self, *args, **kwargs) -> None:
+        """``print`` on rank 0 only (flushed)."""
+        if self.dist.is_main:
+            print(*args, **kwargs, flush=True)
+
     # -- one step ------------------------------------------------------------------------
     def step(self, batch) -> Tensor:
-        """One optimisation step on a batch; returns the loss (detached)."""
+        """One optimisation step on a batch; returns the loss (detached).
+
+        When the loss is not finite (on any process) nothing is updated and the returned loss is
+        not finite either, so that every process stops at the same step.
+        """
         start = time.perf_counter()
         self._sample_seconds = self._diagnostic_seconds = 0.0
-        if isinstance(self.loader, OneToNLoader):
-            with self.scoring.step(None):
-                loss = self._one_to_n_loss(*batch)
-        else:
-            positives = batch.to(self.device, non_blocking=True)
-            with self.scoring.step(positives):
-                loss = self._negative_sampling_loss(positives)
-        if not bool(torch.isfinite(loss)):
-            return loss.detach()
+        loss = self.step_module(batch)
+        here = not bool(torch.isfinite(loss))
+        if self.dist.any(here)[0]:
+            # DDP would wait forever for a backward pass that a diverged process does not make.
+            return loss.detach() if here else torch.full_like(loss.detach(), math.nan)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
@@ -139,6 +239,15 @@ class Trainer:
             step_seconds = time.perf_counter() - start - self._diagnostic_seconds
             self.diagnostics.add_time(self._sample_seconds, step_seconds)
         return loss.detach()
+
+    def _batch_loss(self, batch) -> Tensor:
+        """The loss of one batch (the forward of :class:`StepLoss`)."""
+        if isinstance(self.loader, OneToNLoader):
+            with self.scoring.step(None):
+                return self._one_to_n_loss(*batch)
+        positives = batch.to(self.device, non_blocking=True)
+        with self.scoring.step(positives):
+            return self._negative_sampling_loss(positives)
 
     def _negative_sampling_loss(self, positives: Tensor) -> Tensor:
         start = time.perf_counter()
@@ -167,7 +276,9 @@ class Trainer:
 
     def _n3(self, triples: Tensor) -> Tensor:
         ent, rel = self.model.embeddings()
-        return _n3_norm(ent[triples[:, 0]], rel[triples[:, 1]], ent[triples[:, 2]])
+        # Read through the model's gather so that sparse tables keep sparse gradients.
+        rows = self.model.gather
+        return _n3_norm(rows(ent, triples[:, 0]), rows(rel, triples[:, 1]), rows(ent, triples[:, 2]))
 
     def _n3_queries(self, queries: Tensor, answers: Tensor | None) -> Tensor:
         ent, rel = self.model.embeddings()
@@ -177,18 +288,19 @@ class Trainer:
     # -- epochs ----------------------------------------------------------------------------
     def fit(self, epochs: int) -> dict:
         """Train until ``epochs`` (counted from the start of the run, so a resumed run stops
-        at the same place as an uninterrupted one) or until early stopping; returns the summary."""
+        at the same place as an uninterrupted one) or until early stopping; returns the summary.
+
+        Raises:
+            TrainingInterrupted: on Ctrl-C or SIGTERM, after the checkpoint of the step in progress.
+            TrainingDiverged: on a non-finite loss.
+        """
         self.model.train()
         stopped_early = False
-        while self.epoch < epochs and not stopped_early and not self.budget_spent():
-            record = self._train_epoch(self.epoch + 1, epochs)
-            self.epoch += 1
-            if self._validation_due(epochs):
-                stopped_early = self._validate(record)
-            self._write_metrics(record)
-            self._save(LAST)
-            if stopped_early:
-                print(f"early stopping at epoch {self.epoch}: no better validation MRR for {self.patience} evaluations")
+        with self._deferred_interrupts():
+            while self.epoch < epochs and not stopped_early and not self.budget_spent():
+                stopped_early = self._epoch(epochs)
+        if stopped_early:
+            self.print(f"early stopping at epoch {self.epoch}: no better validation MRR in {self.patience} evaluations")
         return {
             "epochs_trained": self.epoch,
             "best_epoch": self.best["epoch"],
@@ -197,48 +309,106 @@ class Trainer:
             "budget_used": self.budget_used,
         }
 
+    def _epoch(self, epochs: int) -> bool:
+        """Train (the rest of) the next epoch, validate if due, record and save; returns whether
+        to stop early."""
+        record = self._train_epoch(self.epoch + 1, epochs)
+        self.epoch += 1
+        self.sums = EpochSums()
+        stop = self._validate(record) if self._validation_due(epochs) else False
+        self._write_metrics(record)
+        self._save(LAST)
+        if self.dist.any(self._interrupted is not None)[0]:
+            self._raise_interrupted()
+        return stop
+
     def _train_epoch(self, epoch: int, epochs: int) -> dict:
+        sums = self.sums
         start = time.perf_counter()
-        total, rows, steps = torch.zeros((), dtype=torch.float64), 0, 0
-        bar = tqdm(self.loader, desc=f"epoch {epoch}/{epochs}", leave=False, disable=not self.progress)
         steps_per_epoch = max(len(self.loader), 1)
+        bar = tqdm(
+            self._batches(epoch, sums),
+            desc=f"epoch {epoch}/{epochs}",
+            total=len(self.loader),
+            initial=sums.steps,
+            leave=False,
+            disable=not self.progress,
+        )
         for batch in bar:
             if self.sampler is not None:
-                self.sampler.set_progress(self._progress(epoch, steps / steps_per_epoch, epochs))
+                self.sampler.set_progress(self._progress(epoch, sums.steps / steps_per_epoch, epochs))
             clock = self.clock()
             loss = self.step(batch)
             self.budget_used += self.clock() - clock
             size = len(batch[0]) if isinstance(batch, tuple) else len(batch)
             if not bool(torch.isfinite(loss)):
-                raise TrainingDiverged(self._diverged_message(float(loss), epoch, steps + 1))
-            total += loss.double() * size
-            rows += size
-            steps += 1
-            if self.budget_spent():
-                print(f"time budget of {self.time_budget:g} s spent in epoch {epoch}, step {steps}", flush=True)
+                raise TrainingDiverged(self._diverged_message(float(loss), epoch, sums.steps + 1))
+            sums.loss += loss.double() * size
+            sums.rows += size
+            sums.steps += 1
+            budget, interrupted, save = self.dist.any(
+                self.budget_spent(), self._interrupted is not None, self._save_due()
+            )
+            if budget:
+                self.print(f"time budget of {self.time_budget:g} s spent in epoch {epoch}, step {sums.steps}")
                 break
-            if steps % 20 == 0:
-                bar.set_postfix(loss=f"{float(total) / rows:.4f}", tps=f"{rows / (time.perf_counter() - start):,.0f}")
-        seconds = time.perf_counter() - start
+            last = sums.steps == len(self.loader)
+            if (save or interrupted) and not last:
+                sums.seconds += time.perf_counter() - start
+                start = time.perf_counter()
+                self._save(LAST)
+            if interrupted and not last:
+                self._raise_interrupted()
+            if sums.steps % 20 == 0:
+                rate = sums.rows / max(sums.seconds + time.perf_counter() - start, 1e-9)
+                bar.set_postfix(loss=f"{float(sums.loss) / sums.rows:.4f}", tps=f"{rate:,.0f}")
+        return self._epoch_record(epoch, epochs, sums, sums.seconds + time.perf_counter() - start)
+
+    def _batches(self, epoch: int, sums: EpochSums) -> Iterator:
+        """The epoch's batches from batch ``sums.steps`` on (the same order after a resume)."""
+        if isinstance(self.loader, TripleLoader):
+            return self.loader.batches(epoch, sums.steps)
+        # Other loaders draw their order from the global generator when iteration starts: keep
+        # the state it started from, and to resume, replay it and skip the batches done.
+        if sums.steps == 0:
+            sums.epoch_rng = torch.get_rng_state()
+            return iter(self.loader)
+        now = torch.get_rng_state()
+        torch.set_rng_state(sums.epoch_rng)
+        batches = iter(self.loader)
+        for _ in range(sums.steps):
+            next(batches)
+        torch.set_rng_state(now)
+        return batches
+
+    def _epoch_record(self, epoch: int, epochs: int, sums: EpochSums, seconds: float) -> dict:
+        total, rows = self.dist.sum([float(sums.loss), float(sums.rows)])
+        (seconds,) = self.dist.max([seconds])
         record = {
             "epoch": epoch,
-            "loss": float(total) / max(rows, 1),
-            "steps": steps,
+            "loss": total / max(rows, 1),
+            "steps": sums.steps,
             "train_seconds": seconds,
             "triples_per_second": rows / seconds if seconds > 0 else 0.0,
         }
+        if self.dist.enabled:
+            record["processes"] = self.dist.world_size
         if self.sampler is not None:
             stats = self.sampler.epoch_stats()
             if stats:
                 record["sampler"] = stats
         if self.diagnostics is not None:
             record["negatives"] = self.diagnostics.summary()
-        print(
+        self.print(
             f"epoch {epoch:>3}/{epochs}  loss {record['loss']:.4f}  "
-            f"{record['triples_per_second']:,.0f} triples/s  {seconds:.1f}s{_describe(record.get('negatives'))}",
-            flush=True,
+            f"{record['triples_per_second']:,.0f} triples/s  {seconds:.1f}s{_describe(record.get('negatives'))}"
         )
         return record
+
+    def _save_due(self) -> bool:
+        if self.checkpoint_every > 0 and self.sums.steps % self.checkpoint_every == 0:
+            return True
+        return self.checkpoint_seconds > 0 and time.monotonic() - self._last_save >= self.checkpoint_seconds
 
     def _progress(self, epoch: int, within: float, epochs: int) -> float:
         """Share of training done: epochs done of those planned, or of the time budget if that is further."""
@@ -251,10 +421,16 @@ class Trainer:
         """Whether the time budget (if any) is used up."""
         return 0 < self.time_budget <= self.budget_used
 
+    def _where_saved(self) -> str:
+        epoch, steps = self._saved_at
+        return f"epoch {epoch}" if steps == 0 else f"epoch {epoch + 1}, step {steps}"
+
     def _diverged_message(self, value: float, epoch: int, step: int) -> str:
         where = f"epoch {epoch}, step {step}"
-        if self.run_dir is not None and (self.run_dir / LAST).exists():
-            kept = f"the last good checkpoint {self.run_dir / LAST} (epoch {self.epoch}) is intact"
+        if self._saved_at is not None:
+            kept = f"the last good checkpoint {self.run_dir / LAST} ({self._where_saved()}) is intact"
+        elif self.run_dir is not None and (self.run_dir / LAST).exists():
+            kept = f"the last good checkpoint {self.run_dir / LAST} is intact"
         else:
             kept = "no checkpoint had been written yet"
         return f"loss became {value} at {where}; training stopped and {kept}. Try a lower learning rate."
@@ -267,10 +443,10 @@ class Trainer:
         return self.epoch % self.eval_every == 0 or self.epoch == epochs
 
     def _validate(self, record: dict) -> bool:
-        metrics = evaluate(self.model, self.kg, "valid", self.eval_batch_size, progress=self.progress)
+        metrics = evaluate_split(self.model, self.kg, "valid", self.eval_batch_size, self.progress, self.dist)
         self.model.train()
         record["valid"] = metrics
-        print(f"          valid mrr {metrics['mrr']:.4f}  hits@10 {metrics['hits@10']:.4f}", flush=True)
+        self.print(f"          valid mrr {metrics['mrr']:.4f}  hits@10 {metrics['hits@10']:.4f}")
         if metrics["mrr"] > self.best["mrr"]:
             self.best = {"mrr": metrics["mrr"], "epoch": self.epoch}
             self.bad_evaluations = 0
@@ -279,48 +455,148 @@ class Trainer:
         self.bad_evaluations += 1
         return 0 < self.patience <= self.bad_evaluations
 
+    # -- interrupts ------------------------------------------------------------------------
+    @contextmanager
+    def _deferred_interrupts(self) -> Iterator[None]:
+        """While training, SIGINT and SIGTERM only raise a flag that the loop reads at the next
+        step boundary; a second one stops at once. Without a run directory (nothing to save), or
+        outside the main thread (where Python cannot handle signals), they act as usual."""
+        if self.run_dir is None or threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = {sig: signal.getsignal(sig) for sig in INTERRUPT_SIGNALS}
+
+        def handler(signum, frame):
+            if self._interrupted is not None:
+                raise KeyboardInterrupt
+            self._interrupted = signum
+            if self.dist.is_main:
+                print(
+                    f"\n{signal.Signals(signum).name}: finishing the current step, then writing a checkpoint "
+                    "(press Ctrl-C again to stop at once)",
+                    file=sys.stderr,
+                    flush=True,
+                )
+
+        for sig in INTERRUPT_SIGNALS:
+            signal.signal(sig, handler)
+        try:
+            yield
+        finally:
+            for sig, old in previous.items():
+                signal.signal(sig, old)
+            self._interrupted = None
+
+    def _raise_interrupted(self) -> None:
+        epoch, steps = self._saved_at
+        where = f"after epoch {epoch}" if steps == 0 else f"at epoch {epoch + 1}, step {steps}"
+        path = self.run_dir / LAST
+        raise TrainingInterrupted(f"training stopped {where}; checkpoint written to {path}", path)
+
     # -- persistence ---------------------------------------------------------------------
     def _write_metrics(self, record: dict) -> None:
-        if self.run_dir is None:
+        if self.run_dir is None or not self.dist.is_main:
             return
         with open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8") as f:
             f.write(json.dumps(record) + "\n")
 
+    def _local_state(self) -> dict:
+        """What differs between processes: random streams, the sampler, the partial epoch's sums."""
+        state = {"rng": checkpoint.rng_state(), "sums": self.sums.state_dict(), "sampler": None}
+        if self.sampler is not None:
+            state["sampler"] = self.sampler.state_dict()
+            state["sampler_counters"] = checkpoint.sampler_counters(self.sampler)
+        if self.diagnostics is not None:
+            state["diagnostics"] = checkpoint.diagnostics_state(self.diagnostics)
+        return state
+
     def state(self, with_optimizer: bool = True) -> dict:
+        """The checkpoint: rank 0's view, plus every process's own part under ``"ranks"`` when
+        there are several (a collective then: every process must call it)."""
+        local = self._local_state() if with_optimizer else {"rng": checkpoint.rng_state()}
         state = {
             "epoch": self.epoch,
+            "batches_done": self.sums.steps,
             "model": self.model.state_dict(),
             "best": dict(self.best),
             "bad_evaluations": self.bad_evaluations,
             "budget_used": self.budget_used,
-            "rng": checkpoint.rng_state(),
+            "world_size": self.dist.world_size,
+            **local,
             **self.extra_state,
         }
         if with_optimizer:
             state["optimizer"] = self.optimizer.state_dict()
-            state["sampler"] = self.sampler.state_dict() if self.sampler is not None else None
+            if self.dist.enabled:
+                state["ranks"] = self.dist.gather(local)
         return state
 
     def _save(self, name: str, with_optimizer: bool = True) -> None:
-        if self.run_dir is not None:
-            checkpoint.save_atomic(self.state(with_optimizer), self.run_dir / name)
+        if self.run_dir is None:
+            return
+        state = self.state(with_optimizer)
+        if self.dist.is_main:
+            checkpoint.save_atomic(state, self.run_dir / name)
+        # No process may go on to read a file that rank 0 is still writing.
+        self.dist.barrier()
+        if name == LAST:
+            self._saved_at = (self.epoch, self.sums.steps)
+            self._last_save = time.monotonic()
 
     def resume(self) -> None:
-        """Restore everything from ``run_dir/checkpoint.pt`` and drop later metric lines."""
+        """Restore everything from ``run_dir/checkpoint.pt`` and drop later metric lines.
+
+        Every process reads the file. With as many processes as wrote it, each takes back its
+        own sampler, RNG and partial sums, and the run continues bit for bit; with another number,
+        the model, optimizer and position are restored, rank 0 takes the partial sums of all
+        and rank 0's sampler and RNG states, and the other processes keep fresh ones.
+        """
         if self.run_dir is None:
             raise ValueError("resume needs a run directory")
         state = checkpoint.load(self.run_dir / LAST, map_location=self.device)
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
-        if self.sampler is not None and state.get("sampler") is not None:
-            self.sampler.load_state_dict(state["sampler"])
         self.epoch = int(state["epoch"])
         self.best = dict(state["best"])
         self.bad_evaluations = int(state["bad_evaluations"])
         self.budget_used = float(state.get("budget_used", 0.0))
-        checkpoint.set_rng_state(state["rng"])
-        self._truncate_metrics(self.epoch)
-        print(f"resumed {self.run_dir} at epoch {self.epoch}", flush=True)
+        local = self._own_part(state)
+        if local is not None:
+            self._load_local(local)
+        self.sums.steps = int(state.get("batches_done", 0))
+        self._saved_at = (self.epoch, self.sums.steps)
+        if self.dist.is_main:
+            self._truncate_metrics(self.epoch)
+        at = f"epoch {self.epoch}" + (f" + {self.sums.steps} steps" if self.sums.steps else "")
+        self.print(f"resumed {self.run_dir} at {at}")
+
+    def _own_part(self, state: dict) -> dict | None:
+        written_by = int(state.get("world_size", 1))
+        top = {key: state[key] for key in ("rng", "sums", "sampler", "sampler_counters", "diagnostics") if key in state}
+        if written_by == self.dist.world_size:
+            return state["ranks"][self.dist.rank] if written_by > 1 else top
+        self.print(
+            f"note: the checkpoint was written by {written_by} process(es) and is resumed by "
+            f"{self.dist.world_size}: the position and weights are restored, per-process sampler and "
+            "random states are not, so the run does not continue bit for bit"
+        )
+        if not self.dist.is_main:
+            return None
+        if written_by > 1:
+            # The epoch's loss so far is the sum over the processes that wrote it.
+            parts = [EpochSums.from_state(part["sums"]) for part in state["ranks"]]
+            top["sums"] = {**top["sums"], "loss": sum(p.loss for p in parts), "rows": sum(p.rows for p in parts)}
+        return top
+
+    def _load_local(self, local: dict) -> None:
+        if self.sampler is not None and local.get("sampler") is not None:
+            self.sampler.load_state_dict(local["sampler"])
+            checkpoint.load_sampler_counters(self.sampler, local.get("sampler_counters", {}))
+        if self.diagnostics is not None and "diagnostics" in local:
+            checkpoint.load_diagnostics_state(self.diagnostics, local["diagnostics"])
+        if "sums" in local:
+            self.sums = EpochSums.from_state(local["sums"])
+        checkpoint.set_rng_state(local["rng"])
 
     def _truncate_metrics(self, epoch: int) -> None:
         path = self.run_dir / "metrics.jsonl"
@@ -336,6 +612,27 @@ class Trainer:
             return False
         self.model.load_state_dict(checkpoint.load(self.run_dir / BEST, map_location=self.device)["model"])
         return True
+
+
+def _check_distributed(distributed: Distributed, loader, model: KGCModel) -> None:
+    """Refuse what several processes cannot train correctly, saying why."""
+    if not distributed.enabled:
+        return
+    if not isinstance(loader, TripleLoader):
+        raise ValueError(
+            f"distributed training shards TripleLoader batches (negative sampling); {type(loader).__name__} "
+            "(1-N training) is not sharded: train it in one process"
+        )
+    if (loader.rank, loader.world_size) != (distributed.rank, distributed.world_size):
+        raise ValueError(
+            f"the TripleLoader is sharded as rank {loader.rank} of {loader.world_size}, but this process is rank "
+            f"{distributed.rank} of {distributed.world_size}: build it with rank= and world_size= of the run"
+        )
+    if distributed.backend == "nccl" and getattr(model, "sparse", False):
+        raise ValueError(
+            "sparse embedding gradients cannot be reduced across processes with NCCL, which has no sparse "
+            "all-reduce; train with dense gradients (sparse: false) on GPUs, or with gloo on CPUs"
+        )
 
 
 def _describe(negatives: dict | None) -> str:

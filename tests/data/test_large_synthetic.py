@@ -45,3 +45,21 @@ def test_seeded():
 def test_rejects_bad_scale():
     with pytest.raises(ValueError, match="scale"):
         wikikg2_like(0.0)
+
+
+def test_eval_negatives_are_seeded_uniform_and_per_split():
+    kg = wikikg2_like(0.0005, seed=1, eval_negatives=7)
+    assert sorted(kg.eval_negatives) == ["test", "valid"]
+    for split in ("valid", "test"):
+        cands = kg.eval_negatives[split]
+        head, tail = cands.batch(0, len(cands))
+        assert len(cands) == len(kg.split(split)) and head.shape == tail.shape == (len(cands), 7)
+        assert int(torch.cat([head, tail]).min()) >= 0 and int(torch.cat([head, tail]).max()) < kg.num_entities
+    valid, test = kg.eval_negatives["valid"].batch(0, 50), kg.eval_negatives["test"].batch(0, 50)
+    assert not torch.equal(valid[0], test[0])  # two streams, not one
+    again = wikikg2_like(0.0005, seed=1, eval_negatives=7).eval_negatives["test"].batch(0, 50)
+    other = wikikg2_like(0.0005, seed=2, eval_negatives=7).eval_negatives["test"].batch(0, 50)
+    assert torch.equal(again[1], test[1]) and not torch.equal(other[1], test[1])
+    assert wikikg2_like(0.0005, seed=1).eval_negatives == {}
+    with pytest.raises(ValueError, match="eval_negatives"):
+        wikikg2_like(0.0005, eval_negatives=-1)

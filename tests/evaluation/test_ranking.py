@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from gnnns.data import KnowledgeGraph
-from gnnns.evaluation import evaluate, rank_from_scores, rank_metrics
+from gnnns.evaluation import evaluate, gather_ranks, rank_from_scores, rank_metrics, shard
 from gnnns.models import build_model
 
 
@@ -123,3 +123,20 @@ def test_evaluate_is_chunk_size_invariant():
     a = evaluate(model, kg, "valid", batch_size=3, progress=False)
     b = evaluate(model, kg, "valid", batch_size=1000, progress=False)
     assert a["mrr"] == pytest.approx(b["mrr"], abs=1e-9)
+
+
+def test_shards_partition_the_queries():
+    parts = [shard(10, rank, 3) for rank in range(3)]
+    assert [p.tolist() for p in parts] == [[0, 3, 6, 9], [1, 4, 7], [2, 5, 8]]
+    assert shard(10).tolist() == list(range(10))
+    with pytest.raises(ValueError, match="0 <= rank < world_size"):
+        shard(10, 3, 3)
+    ranks = torch.tensor([[1.0, 2.0], [3.0, 4.0]])
+    assert gather_ranks(ranks, 2) is ranks  # one process: nothing to gather
+
+
+def test_evaluate_world_size_needs_a_process_group():
+    kg = random_kg()
+    model = build_model("distmult", kg, dim=4)
+    with pytest.raises(RuntimeError, match="init_process_group"):
+        evaluate(model, kg, "test", progress=False, rank=0, world_size=2)

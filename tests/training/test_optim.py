@@ -156,3 +156,18 @@ def test_sparse_settings_that_cannot_work_are_refused():
         build_model("distmult", kg, 8, sparse=True, compile=True)
     with pytest.raises(ValueError, match="sparse gradients are for embedding tables"):
         build_model("distmult", kg, 8, sparse=True, encoder="rgcn")
+
+
+def test_n3_regulariser_keeps_gradients_sparse():
+    from gnnns.training.trainer import Trainer
+
+    kg, dense, sparse = _pair("complex")
+    positives = _batch(0)[0]
+    grads = []
+    for model in (dense, sparse):
+        trainer = Trainer.__new__(Trainer)
+        trainer.model = model
+        trainer._n3(positives).backward()
+        grads.append(model.encoder.entity.weight.grad)
+    assert grads[1].is_sparse
+    torch.testing.assert_close(grads[1].to_dense(), grads[0])

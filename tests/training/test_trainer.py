@@ -143,3 +143,19 @@ def test_samplers_see_training_progress_by_epochs_or_by_time_budget(ring_kg):
     seen.clear()
     budgeted.fit(1000)
     assert seen[0] >= 0.99 and all(b >= a for a, b in itertools.pairwise(seen))
+
+
+def test_sparse_setting_gives_sparse_embedding_gradients(tmp_path, ring_kg):
+    from gnnns.training.run import build_run_model
+
+    assert build_run_model(config(tmp_path, "s", sparse=True), ring_kg).sparse
+    assert not build_run_model(config(tmp_path, "d"), ring_kg).sparse
+    result = train(config(tmp_path, "sparse", sparse=True, epochs=30, eval_every=0), kg=ring_kg)
+    assert result["test"]["mrr"] > 0.3  # learns: random ranking gives about 0.08
+
+
+def test_checkpoint_intervals_must_not_be_negative(tmp_path):
+    with pytest.raises(ValueError, match="checkpoint_every and checkpoint_seconds must be >= 0"):
+        config(tmp_path, "x", checkpoint_every=-1)
+    with pytest.raises(ValueError, match="checkpoint_every and checkpoint_seconds must be >= 0"):
+        config(tmp_path, "x", checkpoint_seconds=-5.0)

@@ -1,0 +1,157 @@
+"""Stopping a run in the middle of an epoch (crash, Ctrl-C) and resuming it bit for bit."""
+
+import json
+import os
+import signal
+
+import pytest
+import torch
+
+from gnnns.config import RunConfig
+from gnnns.loaders import TripleLoader
+from gnnns.training.checkpoint import load
+from gnnns.training.run import train
+from gnnns.training.trainer import Trainer, TrainingInterrupted
+
+# Wall-clock figures differ between any two runs; everything else must not.
+TIMING = {"train_seconds", "triples_per_second", "sample_ms", "step_ms", "sample_share"}
+
+
+class Crash(Exception):
+    """Stands for a process killed in the middle of a step."""
+
+
+def crash():
+    raise Crash
+
+
+def config(tmp_path, name, **kw):
+    # 150 ring triples in batches of 32: 5 steps an epoch.
+    base = dict(
+        dataset="ring",
+        model="distmult",
+        dim=16,
+        num_negatives=8,
+        batch_size=32,
+        epochs=3,
+        lr=0.05,
+        loss="nssa",
+        margin=2.0,
+        eval_every=-1,
+        diagnostics_every=2,
+        progress=False,
+        output=str(tmp_path / name),
+    )
+    base.update(kw)
+    return RunConfig(**base)
+
+
+def patch_step(monkeypatch, action, call):
+    """Run ``action()`` at the start of the ``call``-th training step (counted over the run)."""
+    original, calls = Trainer.step, [0]
+
+    def step(self, batch):
+        calls[0] += 1
+        if calls[0] == call:
+            action()
+        return original(self, batch)
+
+    monkeypatch.setattr(Trainer, "step", step)
+
+
+def records(run_dir):
+    def strip(value):
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in value.items() if k not in TIMING}
+        return value
+
+    lines = (run_dir / "metrics.jsonl").read_text().splitlines()
+    return [strip(json.loads(line)) for line in lines]
+
+
+def assert_same_run(a, b):
+    first, second = load(a / "checkpoint.pt"), load(b / "checkpoint.pt")
+    assert first["epoch"] == second["epoch"] and second["batches_done"] == 0
+    for key, value in first["model"].items():
+        assert torch.equal(value, second["model"][key]), key
+    assert records(a) == records(b)
+
+
+def test_loader_regenerates_any_epoch_and_starts_anywhere():
+    triples = torch.arange(60).view(20, 3)
+    loader = TripleLoader(triples, batch_size=6, seed=5)
+    again = TripleLoader(triples, batch_size=6, seed=5)
+    epoch_2 = list(loader.batches(2))
+    assert [len(b) for b in epoch_2] == [6, 6, 6, 2]
+    assert torch.equal(torch.cat(epoch_2)[:, 0].sort().values, triples[:, 0])
+    # Regenerated from (seed, epoch) alone, by another loader, and resumable at any batch.
+    assert all(torch.equal(x, y) for x, y in zip(epoch_2, again.batches(2), strict=True))
+    assert all(torch.equal(x, y) for x, y in zip(epoch_2[2:], again.batches(2, start=2), strict=True))
+    assert not torch.equal(loader.order(1), loader.order(2))
+    assert not torch.equal(loader.order(2), TripleLoader(triples, 6, seed=6).order(2))
+    # Iterating the loader itself walks through the epochs 0, 1, 2, ...
+    iterated = [torch.cat(list(loader)) for _ in range(3)]
+    assert torch.equal(iterated[2], torch.cat(epoch_2))
+
+
+@pytest.mark.parametrize("sampler", ["uniform", "dynamic", "nscaching"])
+def test_crash_mid_epoch_then_resume_equals_uninterrupted_run(tmp_path, ring_kg, monkeypatch, sampler):
+    train(config(tmp_path, "full", sampler=sampler, checkpoint_every=2), kg=ring_kg)
+    # Steps 6..10 are epoch 2; checkpoints after its steps 2 and 4. Dying in step 9 (its 4th)
+    # leaves the one of step 2, so steps 3 and 4 are redone after the resume.
+    patch_step(monkeypatch, crash, call=9)
+    with pytest.raises(Crash):
+        train(config(tmp_path, "crashed", sampler=sampler, checkpoint_every=2), kg=ring_kg)
+    saved = load(tmp_path / "crashed" / "checkpoint.pt")
+    assert (saved["epoch"], saved["batches_done"]) == (1, 2)
+    assert saved["sums"]["rows"] == 64 and saved["sums"]["steps"] == 2
+    monkeypatch.undo()
+    train(config(tmp_path, "crashed", sampler=sampler, checkpoint_every=2), resume=True, kg=ring_kg)
+    assert_same_run(tmp_path / "full", tmp_path / "crashed")
+
+
+def test_one_to_n_training_resumes_mid_epoch(tmp_path, ring_kg, monkeypatch):
+    # 1-N batches come in an order drawn from the global generator: the resume replays it.
+    kw = dict(training="1vsall", loss="sce", batch_size=64, checkpoint_every=2, diagnostics_every=0)
+    train(config(tmp_path, "full", **kw), kg=ring_kg)
+    patch_step(monkeypatch, crash, call=8)
+    with pytest.raises(Crash):
+        train(config(tmp_path, "crashed", **kw), kg=ring_kg)
+    assert load(tmp_path / "crashed" / "checkpoint.pt")["batches_done"] == 2
+    monkeypatch.undo()
+    train(config(tmp_path, "crashed", **kw), resume=True, kg=ring_kg)
+    assert_same_run(tmp_path / "full", tmp_path / "crashed")
+
+
+def test_checkpoint_seconds_writes_after_every_step_when_due(tmp_path, ring_kg, monkeypatch):
+    patch_step(monkeypatch, crash, call=4)
+    with pytest.raises(Crash):
+        train(config(tmp_path, "timed", checkpoint_seconds=1e-9), kg=ring_kg)
+    assert load(tmp_path / "timed" / "checkpoint.pt")["batches_done"] == 3
+
+
+@pytest.mark.parametrize("call,position", [(7, (1, 2)), (5, (1, 0))])
+def test_ctrl_c_finishes_the_step_writes_a_checkpoint_and_resumes(tmp_path, ring_kg, monkeypatch, call, position):
+    train(config(tmp_path, "full", sampler="dynamic"), kg=ring_kg)
+    patch_step(monkeypatch, lambda: os.kill(os.getpid(), signal.SIGINT), call=call)
+    with pytest.raises(TrainingInterrupted) as stopped:
+        train(config(tmp_path, "stopped", sampler="dynamic"), kg=ring_kg)
+    saved = load(tmp_path / "stopped" / "checkpoint.pt")
+    # The step during which Ctrl-C came was completed and is in the checkpoint.
+    assert (saved["epoch"], saved["batches_done"]) == position
+    assert stopped.value.checkpoint == tmp_path / "stopped" / "checkpoint.pt"
+    where = "at epoch 2, step 2" if position[1] else "after epoch 1"
+    assert f"training stopped {where}" in str(stopped.value)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handlers restored
+    monkeypatch.undo()
+    train(config(tmp_path, "stopped", sampler="dynamic"), resume=True, kg=ring_kg)
+    assert_same_run(tmp_path / "full", tmp_path / "stopped")
+
+
+def test_second_ctrl_c_stops_at_once_without_a_new_checkpoint(tmp_path, ring_kg, monkeypatch):
+    patch_step(monkeypatch, lambda: [os.kill(os.getpid(), signal.SIGINT) for _ in range(2)], call=7)
+    with pytest.raises(KeyboardInterrupt) as stopped:
+        train(config(tmp_path, "twice"), kg=ring_kg)
+    assert not isinstance(stopped.value, TrainingInterrupted)
+    saved = load(tmp_path / "twice" / "checkpoint.pt")
+    assert (saved["epoch"], saved["batches_done"]) == (1, 0)  # the last epoch end
