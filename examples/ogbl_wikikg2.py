@@ -8,7 +8,11 @@ Without the files (or to try the pipeline on a CPU), the same recipe runs on a s
 graph of wikikg2's shape at any fraction of its size, with 500 random head and 500 random tail
 candidates per evaluation query as OGB provides:
 
-    python examples/ogbl_wikikg2.py --synthetic 0.01 --epochs 1 --seeds 0,1
+    python examples/ogbl_wikikg2.py --synthetic 0.002 --epochs 3 --seeds 0,1,2 --dim 32 --lr 0.01
+
+which takes about 30 s on 2 CPU cores and prints test MRR 0.3621 ± 0.0070, valid 0.3836 ± 0.0040
+(random ranking among 500 candidates would give about 0.014: the synthetic relations have
+domain and range types that the model learns).
 
 The settings are those of OGB's own RotatE baseline for wikikg2 (250 complex dimensions, 128
 uniform negatives per positive, batch 512, margin 5, self-adversarial temperature 1, Adam at
@@ -46,7 +50,7 @@ def recipe(args: argparse.Namespace, seed: int, output: Path) -> RunConfig:
         num_negatives=128,
         batch_size=512,
         optimizer="adam",
-        lr=1e-4,
+        lr=args.lr,
         sparse=True,
         epochs=args.epochs,
         eval_every=0,
@@ -71,6 +75,7 @@ def main() -> None:
     parser.add_argument("--seeds", default="0,1,2,3,4,5,6,7,8,9", help="comma-separated seeds")
     parser.add_argument("--epochs", type=int, default=7, help="OGB's 200,000 steps of 512 are 6.4 epochs")
     parser.add_argument("--dim", type=int, default=250, help="complex dimensions (OGB: -d 250 -de)")
+    parser.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate (OGB: 1e-4)")
     parser.add_argument("--eval-batch-size", type=int, default=512)
     parser.add_argument("--checkpoint-every", type=int, default=5000, help="steps between checkpoints")
     parser.add_argument("--device", default="cpu")
@@ -88,7 +93,8 @@ def main() -> None:
         output = Path(args.output) / f"seed{seed}"
         resume = args.resume and (output / "checkpoint.pt").exists()
         results[seed] = train(recipe(args, seed, output), resume=resume, kg=kg)
-        print(f"seed {seed}: valid MRR {results[seed]['valid']['mrr']:.4f}  test MRR {results[seed]['test']['mrr']:.4f}")
+        valid, test = results[seed]["valid"]["mrr"], results[seed]["test"]["mrr"]
+        print(f"seed {seed}: valid MRR {valid:.4f}  test MRR {test:.4f}")
 
     valid = [r["valid"]["mrr"] for r in results.values()]
     test = [r["test"]["mrr"] for r in results.values()]
