@@ -31,8 +31,8 @@ class TripleIndex:
         self.num_relations = int(num_relations)
         triples = triples.long().cpu()
         h, r, t = triples.unbind(1)
-        self._tail_keys = torch.unique(self._encode(h, r, t))  # sorted, (h, r) groups then t
-        self._head_keys = torch.unique(self._encode(t, r, h))  # sorted, (t, r) groups then h
+        self._tail_keys = sorted_distinct(self._encode(h, r, t))  # sorted, (h, r) groups then t
+        self._head_keys = sorted_distinct(self._encode(t, r, h))  # sorted, (t, r) groups then h
 
     def __len__(self) -> int:
         return self._tail_keys.numel()
@@ -42,7 +42,10 @@ class TripleIndex:
         # e.g. reciprocal relation ids passed by mistake: refuse them instead.
         if r.numel() and (int(r.min()) < 0 or int(r.max()) >= self.num_relations):
             raise ValueError(f"relation ids must lie in [0, {self.num_relations}), got {int(r.min())}..{int(r.max())}")
-        return (a * self.num_relations + r) * self.num_entities + b
+        # One fresh buffer, the rest in place: above glibc's mmap threshold (32 MB) every temporary is
+        # new memory that the kernel faults in and zeroes, which took half of a 16M-triple build.
+        key = a.expand(torch.broadcast_shapes(a.shape, r.shape, b.shape)) * self.num_relations
+        return key.add_(r).mul_(self.num_entities).add_(b)
 
     def to(self, device: torch.device | str) -> TripleIndex:
         """Move the key tensors to ``device`` (in place) and return ``self``."""
@@ -60,7 +63,7 @@ class TripleIndex:
             BoolTensor of shape ``[...]``.
         """
         keys = self._encode(triples[..., 0], triples[..., 1], triples[..., 2])
-        return _member(self._tail_keys, keys.to(self._tail_keys.device)).to(triples.device)
+        return isin_sorted(self._tail_keys, keys.to(self._tail_keys.device)).to(triples.device)
 
     def contains_corrupted(self, positives: Tensor, entities: Tensor, corrupt_head: Tensor) -> Tensor:
         """Whether the triples made by replacing one side of each positive are known.
@@ -76,8 +79,8 @@ class TripleIndex:
         kept = torch.where(corrupt_head, positives[:, 2], positives[:, 0]).unsqueeze(1)
         rel = positives[:, 1].unsqueeze(1)
         keys = self._encode(kept, rel, entities)
-        tail_hit = _member(self._tail_keys, keys.to(self._tail_keys.device)).to(entities.device)
-        head_hit = _member(self._head_keys, keys.to(self._head_keys.device)).to(entities.device)
+        tail_hit = isin_sorted(self._tail_keys, keys.to(self._tail_keys.device)).to(entities.device)
+        head_hit = isin_sorted(self._head_keys, keys.to(self._head_keys.device)).to(entities.device)
         return torch.where(corrupt_head.unsqueeze(1), head_hit, tail_hit)
 
     def known(self, kept: Tensor, relation: Tensor, predict_head: bool) -> tuple[Tensor, Tensor]:
@@ -108,7 +111,30 @@ class TripleIndex:
         return row.to(kept.device), entity.to(kept.device)
 
 
-def _member(sorted_keys: Tensor, keys: Tensor) -> Tensor:
+def sorted_distinct(keys: Tensor) -> Tensor:
+    r"""The sorted distinct values of a 1-D integer tensor, consuming ``keys`` (sorted in place).
+
+    On the CPU NumPy's in-place sort needs no index tensor, where :func:`torch.unique` holds
+    several copies; it is also two to five times faster (:math:`10^6` to :math:`3 \cdot 10^7` keys
+    on two cores).
+
+    Args:
+        keys (Tensor): shape ``[n]``, integer; its contents are sorted (on the CPU) or left alone.
+
+    Returns:
+        Tensor of shape ``[m]``, :math:`m \le n`, ascending and distinct.
+    """
+    if keys.device.type == "cpu":
+        keys.numpy().sort()
+    else:
+        keys = torch.sort(keys).values
+    keep = torch.ones(keys.numel(), dtype=torch.bool, device=keys.device)
+    torch.ne(keys[1:], keys[:-1], out=keep[1:])
+    return keys[keep]
+
+
+def isin_sorted(sorted_keys: Tensor, keys: Tensor) -> Tensor:
+    """Whether each entry of ``keys`` (any shape) occurs in the ascending 1-D ``sorted_keys``, by binary search."""
     if sorted_keys.numel() == 0:
         return torch.zeros_like(keys, dtype=torch.bool)
     pos = torch.searchsorted(sorted_keys, keys).clamp_(max=sorted_keys.numel() - 1)

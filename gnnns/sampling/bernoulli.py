@@ -6,6 +6,7 @@ import torch
 from torch import Tensor
 
 from gnnns.data import KnowledgeGraph
+from gnnns.data.triple_index import sorted_distinct
 from gnnns.sampling.uniform import UniformSampler
 
 
@@ -44,12 +45,15 @@ def bernoulli_head_probability(triples: Tensor, num_relations: int) -> Tensor:
     """
     num_entities = int(triples[:, [0, 2]].max()) + 1 if len(triples) else 1
     head, rel, tail = triples.long().unbind(1)
-    # Distinct triples, (head, r) and (r, tail) pairs as single int64 keys: a 1-D unique is far
+    # Distinct triples, (head, r) and (r, tail) pairs as single int64 keys: a 1-D sort in place is far
     # faster and leaner than unique(dim=0) on millions of rows.
-    triple_rel = torch.unique((head * num_relations + rel) * num_entities + tail) // num_entities % num_relations
+    triple_rel = sorted_distinct((head * num_relations + rel).mul_(num_entities).add_(tail))
+    triple_rel = triple_rel.floor_divide_(num_entities).remainder_(num_relations)
     count = torch.bincount(triple_rel, minlength=num_relations).double()
-    heads = torch.bincount(torch.unique(head * num_relations + rel) % num_relations, minlength=num_relations).double()
-    tails = torch.bincount(torch.unique(rel * num_entities + tail) // num_entities, minlength=num_relations).double()
+    head_pairs = sorted_distinct(head * num_relations + rel).remainder_(num_relations)
+    tail_pairs = sorted_distinct(rel * num_entities + tail).floor_divide_(num_entities)
+    heads = torch.bincount(head_pairs, minlength=num_relations).double()
+    tails = torch.bincount(tail_pairs, minlength=num_relations).double()
     tph = count / heads.clamp(min=1)
     hpt = count / tails.clamp(min=1)
     prob = tph / (tph + hpt).clamp(min=1e-12)

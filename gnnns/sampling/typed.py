@@ -6,8 +6,8 @@ import torch
 from torch import Tensor
 
 from gnnns.data import KnowledgeGraph
+from gnnns.data.triple_index import sorted_distinct
 from gnnns.sampling.base import NegativeSampler
-from gnnns.sampling.khop import sorted_distinct
 from gnnns.sampling.negatives import Negatives, Scorer, kept_and_true
 
 _SENTINEL = 1 << 62

@@ -2,6 +2,7 @@ import pytest
 import torch
 
 from gnnns.data import TripleIndex
+from gnnns.data.triple_index import isin_sorted, sorted_distinct
 
 
 def random_graph(seed: int, num_entities: int = 12, num_relations: int = 3, n: int = 60) -> torch.Tensor:
@@ -74,3 +75,15 @@ def test_empty_index_knows_nothing():
     assert not index.contains(torch.tensor([[0, 0, 1]])).any()
     row, entity = index.known(torch.tensor([0, 1]), torch.tensor([0, 1]), predict_head=False)
     assert row.numel() == entity.numel() == 0
+
+
+def test_sorted_distinct_and_isin_sorted_match_python_sets():
+    g = torch.Generator().manual_seed(3)
+    keys = torch.randint(-50, 2**40, (500,), generator=g)
+    keys = torch.cat([keys, keys[:100], torch.tensor([-7, -7])])
+    distinct = sorted_distinct(keys.clone())
+    assert distinct.tolist() == sorted(set(keys.tolist()))
+    queries = torch.cat([keys[:30], torch.randint(-50, 2**40, (40,), generator=g)]).view(7, 10)
+    truth = set(keys.tolist())
+    assert isin_sorted(distinct, queries).tolist() == [[q in truth for q in row] for row in queries.tolist()]
+    assert not isin_sorted(distinct[:0], queries).any()

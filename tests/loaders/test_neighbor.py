@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from gnnns.loaders.neighbor import NeighborSubgraphs, local_index
+from gnnns.loaders.neighbor import NeighborSubgraphs, floyd_sample, local_index, symmetric_adjacency
 
 
 def random_triples(num_entities, num_relations, num_triples, seed=0):
@@ -134,3 +134,87 @@ def test_rejects_bad_inputs():
         sampler(torch.tensor([1]), exclude=torch.tensor([[0, 4, 1]]))
     with pytest.raises(ValueError, match="entity ids outside"):
         NeighborSubgraphs(triples, 2, 2)
+
+
+def test_symmetric_adjacency_lists_every_triple_under_both_ends():
+    triples = random_triples(25, 3, 70)
+    rowptr, edge, neighbor = symmetric_adjacency(triples, 25)
+    rows = triples.tolist()
+    for u in range(25):
+        run = slice(int(rowptr[u]), int(rowptr[u + 1]))
+        got = sorted(zip(edge[run].tolist(), neighbor[run].tolist(), strict=True))
+        # Under its tail a triple leads to its head, under its head to its tail (a self-loop twice).
+        under_tail = [(j, h) for j, (h, _, t) in enumerate(rows) if t == u]
+        under_head = [(j, t) for j, (h, _, t) in enumerate(rows) if h == u]
+        assert got == sorted(under_tail + under_head), u
+    assert edge.dtype == neighbor.dtype == torch.int32 and int(rowptr[-1]) == 2 * len(rows)
+
+
+def test_floyd_sample_draws_every_subset_equally_often():
+    torch.manual_seed(0)
+    draws = floyd_sample(torch.full((30000,), 5), 2, torch.float32)
+    assert draws.shape == (30000, 2) and draws.min() >= 0 and draws.max() <= 4
+    assert bool((draws[:, 0] != draws[:, 1]).all())
+    pairs = torch.sort(draws, 1).values
+    counts = torch.bincount(pairs[:, 0] * 5 + pairs[:, 1], minlength=25)
+    subsets = counts[counts > 0]
+    assert subsets.numel() == 10  # C(5, 2)
+    # 3000 expected per subset; 5 standard deviations is about +-260.
+    assert int((subsets - 3000).abs().max()) < 300
+
+
+def test_floyd_sample_takes_everything_when_the_row_is_exactly_k_long():
+    draws = floyd_sample(torch.tensor([3, 3, 4]), 3)
+    assert torch.equal(torch.sort(draws[:2], 1).values, torch.tensor([[0, 1, 2], [0, 1, 2]]))
+    assert len(set(draws[2].tolist())) == 3 and draws[2].max() <= 3
+
+
+def test_nodes_are_numbered_by_hop_then_global_id():
+    triples = random_triples(60, 4, 90)
+    seeds = torch.tensor([42, 3, 17])
+    graph = NeighborSubgraphs(triples, 60, 4, num_neighbors=[-1, -1])(seeds)
+    rows = triples.tolist()
+    seen, layers, frontier = set(seeds.tolist()), [], set(seeds.tolist())
+    for _ in range(2):
+        reached = {b for h, _, t in rows for a, b in ((h, t), (t, h)) if a in frontier} - seen
+        layers.append(sorted(reached))
+        seen |= reached
+        frontier = reached
+    assert graph.n_id.tolist() == seeds.tolist() + layers[0] + layers[1]
+
+
+def test_a_node_keeps_each_of_its_edges_with_equal_chance():
+    # A star: centre 0 with six edges, three in and three out; fan-out 2 takes each with chance 1/3.
+    triples = torch.tensor([[0, 0, 1], [0, 1, 2], [0, 0, 3], [4, 0, 0], [5, 1, 0], [6, 0, 0]])
+    sampler = NeighborSubgraphs(triples, 7, 2, num_neighbors=[2])
+    torch.manual_seed(0)
+    counts = torch.zeros(6)
+    for _ in range(3000):
+        graph = sampler(torch.tensor([0]))
+        assert graph.e_id.numel() == 2
+        counts[graph.e_id] += 1
+    # 1000 expected per edge, standard deviation about 26.
+    assert float((counts - 1000).abs().max()) < 130
+
+
+def test_with_replacement_draws_the_fanout_from_every_node_with_edges():
+    triples = random_triples(40, 3, 120)
+    graph = NeighborSubgraphs(triples, 40, 3, num_neighbors=[3], replace=True)(torch.tensor([5, 11]))
+    incident = {i for i, (h, _, t) in enumerate(triples.tolist()) if {h, t} & {5, 11}}
+    assert set(graph.e_id.tolist()) <= incident
+    assert 1 <= graph.e_id.numel() <= 6
+    assert torch.equal(global_edges(graph), triples[graph.e_id])
+
+
+def test_a_rejected_call_leaves_no_trace():
+    triples = random_triples(300, 5, 3000)
+    sampler, fresh = (NeighborSubgraphs(triples, 300, 5, num_neighbors=[5, 5]) for _ in range(2))
+    with pytest.raises(ValueError, match="distinct"):
+        sampler(torch.cat([torch.arange(300), torch.tensor([7])]))  # touches every entity, then fails
+    sampler(torch.arange(0, 300, 2))  # a successful call must clear its relabelling too
+    seeds = torch.tensor([7, 8, 3])
+    torch.manual_seed(4)
+    first = sampler(seeds)
+    torch.manual_seed(4)
+    second = fresh(seeds)
+    assert torch.equal(first.n_id, second.n_id) and torch.equal(first.edge_index, second.edge_index)
