@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 
 import torch
@@ -17,10 +18,73 @@ def sparse_parameters(model: nn.Module) -> list[nn.Parameter]:
     return [m.weight for m in model.modules() if isinstance(m, nn.Embedding) and m.sparse]
 
 
+class LazyAdam(torch.optim.Optimizer):
+    r"""Adam for sparse gradients that reads and writes only the rows a step touched.
+
+    The update rule is :class:`torch.optim.SparseAdam`'s ("lazy" Adam): for the rows :math:`i`
+    of the step's coalesced gradient :math:`g_i`, with the table's step count :math:`t`,
+
+    .. math::
+        m_i \leftarrow \beta_1 m_i + (1-\beta_1) g_i, \qquad
+        v_i \leftarrow \beta_2 v_i + (1-\beta_2) g_i^2, \qquad
+        \theta_i \leftarrow \theta_i - \eta \frac{\sqrt{1-\beta_2^t}}{1-\beta_1^t}
+        \frac{m_i}{\sqrt{v_i} + \epsilon},
+
+    and other rows are left as they are. SparseAdam computes this through masked sparse tensors
+    over the whole state; here the touched rows of :math:`m, v, \theta` are gathered, updated and
+    written back with ``index_select``/``index_copy_``/``index_add_``: 1.7× faster than SparseAdam
+    at ogbl-wikikg2's size (2.5M × 200 table, 66k row reads a step; ``benchmarks/sparse_optimizer.py``).
+
+    Args:
+        params (iterable): parameters whose gradients are sparse (``nn.Embedding(sparse=True)``).
+        lr (float): :math:`\eta`. (default: 1e-3)
+        betas (tuple of float): :math:`(\beta_1, \beta_2)`. (default: (0.9, 0.999))
+        eps (float): :math:`\epsilon`. (default: 1e-8)
+    """
+
+    def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8):
+        if lr < 0 or eps < 0 or not all(0 <= b < 1 for b in betas):
+            raise ValueError(f"LazyAdam: invalid lr={lr}, betas={betas} or eps={eps}")
+        super().__init__(params, {"lr": lr, "betas": tuple(betas), "eps": eps})
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = closure() if closure is not None else None
+        for group in self.param_groups:
+            beta1, beta2 = group["betas"]
+            for param in group["params"]:
+                if param.grad is None:
+                    continue
+                if not param.grad.is_sparse:
+                    raise RuntimeError(
+                        f"LazyAdam updates sparse gradients only; a parameter of shape {tuple(param.shape)} got a "
+                        "dense one (read its rows through KGCModel.gather, or use Adam)"
+                    )
+                state = self.state[param]
+                if not state:
+                    state["step"] = 0
+                    state["exp_avg"] = torch.zeros_like(param)
+                    state["exp_avg_sq"] = torch.zeros_like(param)
+                state["step"] += 1
+                grad = param.grad.coalesce()
+                rows, values = grad.indices()[0], grad.values()
+                if rows.numel() == 0:
+                    continue
+                exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
+                m = exp_avg.index_select(0, rows).lerp_(values, 1 - beta1)
+                v = exp_avg_sq.index_select(0, rows).mul_(beta2).addcmul_(values, values, value=1 - beta2)
+                exp_avg.index_copy_(0, rows, m)
+                exp_avg_sq.index_copy_(0, rows, v)
+                t = state["step"]
+                step_size = group["lr"] * math.sqrt(1 - beta2**t) / (1 - beta1**t)
+                param.index_add_(0, rows, m.div_(v.sqrt_().add_(group["eps"])), alpha=-step_size)
+        return loss
+
+
 class CombinedOptimizer:
     r"""Several optimizers over disjoint parameter sets, stepped together as one.
 
-    Used for Adam with sparse embedding tables: :class:`torch.optim.SparseAdam` updates the rows a
+    Used for Adam with sparse embedding tables: :class:`LazyAdam` updates the rows a
     step touched, and :class:`torch.optim.Adam` the dense rest (decoder weights). It offers what the
     trainer calls: :meth:`zero_grad`, :meth:`step`, :meth:`state_dict`, :meth:`load_state_dict`,
     and :attr:`param_groups` (all groups of all parts, so a learning-rate schedule reaches each).
@@ -68,8 +132,8 @@ def build_optimizer(config: RunConfig, model: nn.Module) -> torch.optim.Optimize
 
     With sparse embedding tables (``sparse: true``) each step touches only the rows of its batch:
 
-    - ``adam``: :class:`torch.optim.SparseAdam` for the tables and Adam for any dense parameter.
-      SparseAdam is *lazy* Adam: a row's moments :math:`m, v` and its bias correction advance only
+    - ``adam``: :class:`LazyAdam` (SparseAdam's rule, faster) for the tables and Adam for any
+      dense parameter. It is *lazy* Adam: a row's moments :math:`m, v` and its bias correction advance only
       in steps that touch it, where dense Adam decays every row's moments every step. On a graph
       with a few popular entities and millions of rare ones the two differ for the rare rows; the
       per-step cost becomes proportional to the batch instead of to :math:`E`.
@@ -106,7 +170,7 @@ def build_optimizer(config: RunConfig, model: nn.Module) -> torch.optim.Optimize
         return _dense(config, model.parameters())
     sparse_ids = {id(p) for p in sparse}
     dense = [p for p in model.parameters() if id(p) not in sparse_ids and p.requires_grad]
-    parts = [torch.optim.SparseAdam(sparse, lr=config.lr)]
+    parts = [LazyAdam(sparse, lr=config.lr)]
     if dense:
         parts.append(torch.optim.Adam(dense, lr=config.lr))
     return CombinedOptimizer(parts)

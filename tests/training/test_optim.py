@@ -6,7 +6,7 @@ import torch
 from gnnns.config import RunConfig
 from gnnns.data import KnowledgeGraph
 from gnnns.models import build_model
-from gnnns.training.optim import CombinedOptimizer, build_optimizer, sparse_parameters
+from gnnns.training.optim import CombinedOptimizer, LazyAdam, build_optimizer, sparse_parameters
 
 
 def _kg(num_entities: int = 50) -> KnowledgeGraph:
@@ -129,7 +129,7 @@ def test_combined_optimizer_state_round_trip_and_mismatch():
     _, _, model = _pair("distmult")
     model.decoder.register_parameter("scale", torch.nn.Parameter(torch.ones(1)))  # a dense part
     optimizer = build_optimizer(RunConfig(optimizer="adam", lr=0.05), model)
-    assert [type(p).__name__ for p in optimizer.optimizers] == ["SparseAdam", "Adam"]
+    assert [type(p).__name__ for p in optimizer.optimizers] == ["LazyAdam", "Adam"]
     assert len(optimizer.param_groups) == 2
     positives, negatives = _batch(0)
     _loss(model, positives, negatives).backward()
@@ -161,7 +161,7 @@ def test_sparse_settings_that_cannot_work_are_refused():
 def test_n3_regulariser_keeps_gradients_sparse():
     from gnnns.training.trainer import Trainer
 
-    kg, dense, sparse = _pair("complex")
+    _, dense, sparse = _pair("complex")
     positives = _batch(0)[0]
     grads = []
     for model in (dense, sparse):
@@ -171,3 +171,28 @@ def test_n3_regulariser_keeps_gradients_sparse():
         grads.append(model.encoder.entity.weight.grad)
     assert grads[1].is_sparse
     torch.testing.assert_close(grads[1].to_dense(), grads[0])
+
+
+def test_lazy_adam_matches_torch_sparse_adam():
+    torch.manual_seed(0)
+    ours = torch.nn.Embedding(30, 4, sparse=True)
+    theirs = torch.nn.Embedding(30, 4, sparse=True)
+    theirs.load_state_dict(ours.state_dict())
+    opt_ours = LazyAdam(ours.parameters(), lr=0.1, betas=(0.8, 0.99), eps=1e-6)
+    opt_theirs = torch.optim.SparseAdam(theirs.parameters(), lr=0.1, betas=(0.8, 0.99), eps=1e-6)
+    for step in range(5):
+        rows = torch.tensor([step, step + 1, step + 1, 7])  # a repeated row and one touched every step
+        target = torch.randn(4, 4, generator=torch.Generator().manual_seed(step))
+        for emb, opt in ((ours, opt_ours), (theirs, opt_theirs)):
+            opt.zero_grad()
+            ((emb(rows) - target) ** 2).sum().backward()
+            opt.step()
+    torch.testing.assert_close(ours.weight, theirs.weight, rtol=1e-6, atol=1e-7)
+    assert torch.equal(ours.weight[20:], theirs.weight[20:])
+
+
+def test_lazy_adam_refuses_dense_gradients():
+    weight = torch.nn.Parameter(torch.ones(3, 2))
+    weight.grad = torch.ones(3, 2)
+    with pytest.raises(RuntimeError, match="sparse gradients only"):
+        LazyAdam([weight]).step()
