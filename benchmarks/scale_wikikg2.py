@@ -11,7 +11,7 @@ that its peak resident memory (``ru_maxrss``) is its own:
 * **samplers**: building uniform, Bernoulli, k-hop and typed negative samplers (seconds, memory of
   their own tensors) and one ``batch x 128`` sampling call of each (median of 5);
 * **shallow** (once with uniform, once with k-hop negatives): RotatE, 100 complex coordinates,
-  sparse embedding gradients and SparseAdam, NSSA loss (margin 9, temperature 1), 128 negatives
+  sparse embedding gradients and LazyAdam (SparseAdam's rule), NSSA loss (margin 9, temperature 1), 128 negatives
   per positive, ``--batch-size`` positives per step, trained by :class:`gnnns.training.trainer.Trainer`:
   positive triples per second over ``--steps`` steps after ``--warmup`` steps. The uniform run then
   ranks ``--eval-queries`` test queries under OGB's protocol (each true entity against its 500
@@ -503,7 +503,7 @@ def markdown(p: dict) -> str:
         "triples times `scale`, 500 head + 500 tail evaluation candidates per test triple. Every "
         "measurement runs in a fresh process; *peak* is that process's `ru_maxrss`.",
         "",
-        f"Shallow: RotatE (dim {DIM} complex), sparse gradients + SparseAdam, NSSA (margin {MARGIN:g}, "
+        f"Shallow: RotatE (dim {DIM} complex), sparse gradients + LazyAdam, NSSA (margin {MARGIN:g}, "
         f"temperature 1), batch {a['batch_size']}, {NEGATIVES} negatives, {a['steps']} timed steps after "
         f"{a['warmup']}; evaluation: {a['eval_queries']} OGB-protocol queries (true entity against its 500 "
         f"candidates). GNN: R-GCN (2 layers, 4 bases, dim {DIM}) + DistMult on neighbour-sampled subgraphs, "
