@@ -49,7 +49,7 @@ from gnnns.training.checkpoint import load
 from gnnns.training.distributed import SINGLE, Distributed, rank_seed
 from gnnns.training.run import train
 from gnnns.training.trainer import Trainer
-from tests.graphs import random_kg
+from tests.graphs import random_kg, small_run
 
 MRR_TOLERANCE = 0.02
 TIMING = {"train_seconds", "triples_per_second", "sample_ms", "step_ms", "sample_share"}
@@ -90,24 +90,8 @@ def gradients(kg, sparse: bool, distributed: Distributed, half: bool = False) ->
 
 def run_config(out: Path, name: str, **kw) -> RunConfig:
     # Global batches of 32 over small_kg(): 6 steps an epoch, 16 triples per process (13 in the last).
-    base = dict(
-        dataset="random",
-        model="distmult",
-        dim=16,
-        num_negatives=8,
-        batch_size=32,
-        epochs=3,
-        lr=0.05,
-        loss="nssa",
-        margin=2.0,
-        sampler="dynamic",
-        eval_every=1,
-        checkpoint_every=2,
-        progress=False,
-        output=str(out / name),
-    )
-    base.update(kw)
-    return RunConfig(**base)
+    settings = dict(dataset="random", sampler="dynamic", eval_every=1, checkpoint_every=2)
+    return small_run(out, name, **{**settings, **kw})
 
 
 class Crash(Exception):

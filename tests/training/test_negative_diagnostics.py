@@ -3,27 +3,14 @@ import json
 import pytest
 
 from gnnns.cli import main
-from gnnns.config import RunConfig
 from gnnns.plots import plot_runs, read_metrics
 from gnnns.training.run import train
+from tests.graphs import small_run
 
 
 def run_config(tmp_path, name, **kw):
-    base = dict(
-        dataset="ring",
-        model="distmult",
-        dim=16,
-        num_negatives=8,
-        batch_size=32,
-        epochs=3,
-        lr=0.05,
-        eval_every=1,
-        progress=False,
-        diagnostics_every=1,
-        output=str(tmp_path / name),
-    )
-    base.update(kw)
-    return RunConfig(**base)
+    settings = dict(dataset="ring", eval_every=1, diagnostics_every=1, loss="sce", margin=6.0)
+    return small_run(tmp_path, name, **{**settings, **kw})
 
 
 def test_every_epoch_logs_the_negatives(tmp_path, ring_kg):

@@ -7,11 +7,11 @@ import signal
 import pytest
 import torch
 
-from gnnns.config import RunConfig
 from gnnns.loaders import TripleLoader
 from gnnns.training.checkpoint import load
 from gnnns.training.run import train
 from gnnns.training.trainer import Trainer, TrainingInterrupted
+from tests.graphs import small_run
 
 # Wall-clock figures differ between any two runs; everything else must not.
 TIMING = {"train_seconds", "triples_per_second", "sample_ms", "step_ms", "sample_share"}
@@ -27,23 +27,7 @@ def crash():
 
 def config(tmp_path, name, **kw):
     # 150 ring triples in batches of 32: 5 steps an epoch.
-    base = dict(
-        dataset="ring",
-        model="distmult",
-        dim=16,
-        num_negatives=8,
-        batch_size=32,
-        epochs=3,
-        lr=0.05,
-        loss="nssa",
-        margin=2.0,
-        eval_every=-1,
-        diagnostics_every=2,
-        progress=False,
-        output=str(tmp_path / name),
-    )
-    base.update(kw)
-    return RunConfig(**base)
+    return small_run(tmp_path, name, **{"dataset": "ring", "eval_every": -1, "diagnostics_every": 2, **kw})
 
 
 def patch_step(monkeypatch, action, call):

@@ -4,7 +4,6 @@ import json
 import pytest
 import torch
 
-from gnnns.config import RunConfig
 from gnnns.loaders import TripleLoader
 from gnnns.losses import NSSALoss
 from gnnns.models import build_model
@@ -12,25 +11,11 @@ from gnnns.sampling import UniformSampler
 from gnnns.training import Trainer, TrainingDiverged
 from gnnns.training.checkpoint import load
 from gnnns.training.run import train
+from tests.graphs import small_run
 
 
 def config(tmp_path, name, **kw):
-    base = dict(
-        dataset="ring",
-        model="distmult",
-        dim=16,
-        num_negatives=8,
-        batch_size=32,
-        epochs=4,
-        lr=0.05,
-        loss="nssa",
-        margin=2.0,
-        eval_every=-1,
-        progress=False,
-        output=str(tmp_path / name),
-    )
-    base.update(kw)
-    return RunConfig(**base)
+    return small_run(tmp_path, name, **{"dataset": "ring", "epochs": 4, "eval_every": -1, **kw})
 
 
 def test_resume_reproduces_uninterrupted_run_bit_for_bit(tmp_path, ring_kg):
