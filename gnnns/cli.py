@@ -1,10 +1,11 @@
-"""``gnnns train | evaluate | datasets``: the command line."""
+"""``gnnns train | evaluate | plot | datasets | bench``: the command line."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -208,6 +209,66 @@ def cmd_datasets(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from gnnns import bench
+
+    root = Path(args.registry).resolve().parent.parent if args.registry else bench.find_root()
+    registry = bench.load_registry(args.registry or root / bench.REGISTRY)
+    reproductions = {entry["name"]: entry for entry in registry}
+    scripts = bench.scripts(root)
+    results = Path(args.output) if args.output else root / bench.RESULTS
+    clash = sorted(set(reproductions) & set(scripts))
+    if clash:
+        raise ValueError(f"{root / bench.REGISTRY}: reproduction name(s) {clash} clash with benchmarks/*.py scripts")
+    if args.name == "list":
+        return _bench_list(reproductions, scripts, results)
+    if args.name == "readme":
+        readme = Path(args.readme) if args.readme else root / "README.md"
+        diff = bench.update_readme(readme, bench.render_table(registry, results, root))
+        print("\n".join(diff) if diff else f"{readme}: the results table is up to date")
+        return 0
+    overrides = {
+        key: value
+        for key, value in (("epochs", args.epochs), ("device", args.device), ("time_budget", args.time_budget))
+        if value is not None
+    }
+    if args.name in reproductions:
+        if args.extra:
+            raise ValueError(f"{args.name} is a reproduction; arguments after -- are for scripts, got {args.extra}")
+        command = shlex.join(["gnnns", *args.argv])
+        record = bench.run_reproduction(reproductions[args.name], overrides, results, command=command)
+        m = record["test"]
+        print(
+            f"{args.name}: test MRR {m['mrr']:.4f}  Hits@10 {m['hits@10']:.4f}  (published "
+            f"{record['published']['mrr']}; reached: {'yes' if record['reached'] else 'no'}, {record['run']} run)"
+        )
+        print(f"wrote {results / f'repro_{args.name}.json'}")
+        return 0
+    if args.name in scripts:
+        if overrides or args.output:
+            raise ValueError(
+                f"{args.name} is a script: pass its own options after --, e.g. gnnns bench {args.name} -- --help"
+            )
+        return bench.run_script(scripts[args.name], args.extra)
+    raise ValueError(
+        f"unknown benchmark {args.name!r}; reproductions: {sorted(reproductions)}; scripts: {sorted(scripts)}; "
+        "or list, readme"
+    )
+
+
+def _bench_list(reproductions: dict, scripts: dict, results: Path) -> int:
+    from gnnns.bench import load_result
+
+    print(f"{'name':<32} {'kind':<12} {'hardware':<8} result")
+    for name, entry in reproductions.items():
+        found = "yes" if load_result(results, name) is not None else "no"
+        print(f"{name:<32} {'reproduction':<12} {entry['hardware']:<8} {found}")
+    for name in scripts:
+        found = "yes" if (results / f"{name}.json").exists() else "no"
+        print(f"{name:<32} {'script':<12} {'cpu':<8} {found}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gnnns", description="Knowledge-graph completion with PyG")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -233,6 +294,20 @@ def build_parser() -> argparse.ArgumentParser:
     ds = sub.add_parser("datasets", help="list known datasets and where they are")
     ds.add_argument("--root", default=None, help="dataset root (default: $GNNNS_DATA, then the cache)")
     ds.set_defaults(func=cmd_datasets)
+
+    bench = sub.add_parser(
+        "bench",
+        help="run a reproduction or benchmark script by name; list; readme (the README's results table)",
+        description="gnnns bench NAME [options] [-- script arguments]",
+    )
+    bench.add_argument("name", help="a reproduction or script name (see `gnnns bench list`), list, or readme")
+    bench.add_argument("--epochs", type=int, default=None, help="reproductions: train this many epochs instead")
+    bench.add_argument("--device", default=None, help="reproductions: cpu, cuda, cuda:1, ...")
+    bench.add_argument("--time-budget", type=float, default=None, help="reproductions: stop training after S seconds")
+    bench.add_argument("--output", default=None, help="results folder (default: benchmarks/results)")
+    bench.add_argument("--registry", default=None, help="registry file (default: benchmarks/reproductions.yaml)")
+    bench.add_argument("--readme", default=None, help="readme: the file to update (default: README.md)")
+    bench.set_defaults(func=cmd_bench, extra=[])
     return parser
 
 
@@ -242,7 +317,15 @@ def main(argv: list[str] | None = None) -> int:
     # machine. It must be set before torch loads OpenMP; an explicit setting wins.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    given, extra = argv, []
+    # argparse cannot hand a subcommand's positional the words after `--`, so bench splits them off first.
+    if argv[:1] == ["bench"] and "--" in argv:
+        cut = argv.index("--")
+        given, extra = argv[:cut], argv[cut + 1 :]
+    args = parser.parse_args(given)
+    if args.command == "bench":
+        args.extra, args.argv = extra, argv
     # Under torchrun (WORLD_SIZE > 1) rank 0 speaks for all processes; errors name their process.
     rank, processes = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
     try:

@@ -1,0 +1,220 @@
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from gnnns import bench
+from gnnns.cli import main
+
+TINY = (
+    "dataset: synthetic\nmodel: distmult\ndim: 8\nepochs: 2\nnum_negatives: 4\nprogress: false\ndiagnostics_every: 0\n"
+)
+
+
+def entry(name: str = "tiny", **changes) -> dict:
+    values = {
+        "name": name,
+        "config": "benchmarks/configs/tiny.yaml",
+        "dataset": "Synthetic",
+        "model": "DistMult",
+        "published": {"mrr": 0.5, "hits@10": 0.7, "source": "Doe, 2020"},
+        "hardware": "cpu",
+        "expected_time": "~5 s",
+    }
+    return {**values, **changes}
+
+
+def write_repo(root: Path, entries: list[dict] | None = None) -> Path:
+    """A fake repository: a registry, the tiny config and a script that records its arguments."""
+    (root / "benchmarks" / "configs").mkdir(parents=True)
+    (root / "benchmarks" / "configs" / "tiny.yaml").write_text(TINY)
+    (root / "benchmarks" / "echo_args.py").write_text(
+        "import json, pathlib, sys\npathlib.Path('echo.json').write_text(json.dumps(sys.argv[1:]))\n"
+    )
+    (root / "benchmarks" / "_helper.py").write_text("")
+    path = root / "benchmarks" / "reproductions.yaml"
+    path.write_text(yaml.safe_dump({"reproductions": entries if entries is not None else [entry()]}))
+    return path
+
+
+def test_registry_loads_and_resolves_config_paths(tmp_path):
+    path = write_repo(tmp_path, [entry("a"), entry("b", hardware="gpu")])
+    registry = bench.load_registry(path)
+    assert [e["name"] for e in registry] == ["a", "b"]
+    assert registry[0]["config_path"] == tmp_path.resolve() / "benchmarks" / "configs" / "tiny.yaml"
+    assert registry[1]["hardware"] == "gpu"
+    assert sorted(bench.scripts(tmp_path)) == ["echo_args"]  # _helper.py is not a benchmark
+
+
+@pytest.mark.parametrize(
+    "entries, error, message",
+    [
+        (
+            [{k: v for k, v in entry().items() if k != "hardware"}],
+            ValueError,
+            r"entry 0 \('tiny'\): missing key\(s\) \['hardware'\]",
+        ),
+        ([entry("a"), entry("a")], ValueError, r"entry 1 \('a'\): duplicate name"),
+        (
+            [entry(config="benchmarks/configs/gone.yaml")],
+            FileNotFoundError,
+            r"entry 0 \('tiny'\): config file .*gone.yaml",
+        ),
+        ([entry(hardware="tpu")], ValueError, r"hardware must be one of \['cpu', 'gpu'\], got 'tpu'"),
+        ([entry(published={"mrr": 0.3})], ValueError, r"published needs a 'source'"),
+        ([entry("list")], ValueError, r"name must be a non-empty string other than"),
+    ],
+)
+def test_registry_errors_name_the_file_the_entry_and_the_problem(tmp_path, entries, error, message):
+    path = write_repo(tmp_path, entries)
+    with pytest.raises(error, match=message) as info:
+        bench.load_registry(path)
+    assert str(path) in str(info.value)
+
+
+def test_a_config_with_an_unknown_setting_is_refused_at_load_time(tmp_path):
+    path = write_repo(tmp_path)
+    (tmp_path / "benchmarks" / "configs" / "tiny.yaml").write_text("modle: rotate\n")
+    with pytest.raises(ValueError, match=r"tiny.yaml: unknown setting\(s\) \['modle'\]"):
+        bench.load_registry(path)
+
+
+def test_the_registry_is_found_from_a_subfolder_and_its_absence_says_where_it_looked(tmp_path, monkeypatch):
+    write_repo(tmp_path / "repo")
+    (tmp_path / "repo" / "docs").mkdir()
+    monkeypatch.chdir(tmp_path / "repo" / "docs")
+    assert bench.find_root() == (tmp_path / "repo").resolve()
+    with pytest.raises(FileNotFoundError, match="looked at .*" + str(tmp_path.resolve() / "benchmarks")):
+        bench.find_root(tmp_path)
+
+
+def test_reached_allows_up_to_one_hundredth_below_the_published_mrr():
+    assert bench.reached(0.327, 0.337)  # exactly 0.01 below
+    assert not bench.reached(0.3269, 0.337)
+    assert bench.reached(0.40, 0.337)  # above is reached, however far
+    assert bench.reached(0.337, 0.337)
+
+
+def test_run_kind_tells_full_from_shortened_runs():
+    config = {"epochs": 10}
+    assert bench.run_kind(config, {}) == "full"
+    assert bench.run_kind(config, {"device": "cuda", "epochs": 10}) == "full"
+    assert bench.run_kind(config, {"epochs": 1}) == "shortened"
+    assert bench.run_kind(config, {"time_budget": 60}) == "shortened"
+    assert bench.run_kind({"epochs": 10, "time_budget": 60}, {"time_budget": 120}) == "changed"
+    assert bench.run_kind(config, {"epochs": 20}) == "changed"
+    assert bench.run_kind({}, {"epochs": 15}) == "full"  # the RunConfig default
+
+
+def test_run_reproduction_writes_the_run_metrics_and_its_context(tmp_path):
+    registry = bench.load_registry(write_repo(tmp_path))
+    record = bench.run_reproduction(registry[0], {"epochs": 1}, tmp_path / "results", tmp_path / "run")
+    saved = json.loads((tmp_path / "results" / "repro_tiny.json").read_text())
+    assert saved == json.loads(json.dumps(record))
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    for split in ("test", "valid"):
+        for key in ("mrr", "hits@1", "hits@3", "hits@10"):
+            assert saved[split][key] == metrics[split][key]
+    assert saved["reached"] is (metrics["test"]["mrr"] >= 0.49)
+    assert (saved["name"], saved["dataset"], saved["model"]) == ("tiny", "Synthetic", "DistMult")
+    assert saved["config"] == "benchmarks/configs/tiny.yaml" and saved["overrides"] == {"epochs": 1}
+    assert saved["published"] == {"mrr": 0.5, "hits@10": 0.7, "source": "Doe, 2020"}
+    assert saved["run"] == "shortened" and saved["epochs_trained"] == 1 and saved["run_config"]["dim"] == 8
+    assert saved["wall_seconds"] >= saved["train_seconds"] > 0
+    assert saved["machine"]["cores"] >= 1 and "cpu" in saved["machine"] and "gpu" in saved["machine"]
+    assert saved["torch"] and saved["gnnns"] and "commit" in saved["git"] and saved["date"]
+    assert saved["command"] == "gnnns bench tiny --epochs 1"
+
+
+def hand_made_result(results: Path, name: str, mrr: float, hits: float, run: str, machine: dict, wall: float) -> None:
+    results.mkdir(parents=True, exist_ok=True)
+    record = {"test": {"mrr": mrr, "hits@10": hits}, "run": run, "machine": machine, "wall_seconds": wall}
+    (results / f"repro_{name}.json").write_text(json.dumps(record))
+
+
+def test_render_table_rows_come_from_result_files(tmp_path):
+    registry = [
+        entry("done", published={"mrr": 0.337, "hits@10": 0.533, "source": "Sun et al., ICLR 2019"}),
+        entry("short", dataset="WN18RR", model="RotatE", published={"mrr": 0.476, "source": "Sun"}),
+        entry("todo", dataset="FB15k-237", model="ConvE", hardware="gpu", expected_time="~3 h on one GPU"),
+    ]
+    results = tmp_path / "benchmarks" / "results"
+    hand_made_result(results, "done", 0.3312, 0.5291, "full", {"cpu": "X", "cores": 16, "gpu": "NVIDIA H200"}, 3723)
+    hand_made_result(results, "short", 0.2, 0.3, "shortened", {"cpu": "AMD EPYC", "cores": 2, "gpu": None}, 42.4)
+    expected = (
+        "| dataset | model | published MRR / Hits@10 | ours MRR / Hits@10 | reached | hardware, time "
+        "| result | command |\n"
+        "|---|---|---|---|---|---|---|---|\n"
+        "| Synthetic | DistMult | 0.337 / 0.533 (Sun et al., ICLR 2019) | 0.331 / 0.529 | yes "
+        "| NVIDIA H200, 1 h 02 min "
+        "| [benchmarks/results/repro_done.json](benchmarks/results/repro_done.json) | `gnnns bench done` |\n"
+        "| WN18RR | RotatE | 0.476 / – (Sun) | 0.200 / 0.300 | no (shortened run) | AMD EPYC (2 cores), 42 s "
+        "| [benchmarks/results/repro_short.json](benchmarks/results/repro_short.json) | `gnnns bench short` |\n"
+        "| FB15k-237 | ConvE | 0.500 / 0.700 (Doe, 2020) | not yet run | not run | gpu, expected ~3 h on one GPU | – "
+        "| `gnnns bench todo` |\n"
+    )
+    assert bench.render_table(registry, results, root=tmp_path) == expected
+
+
+def test_update_readme_replaces_only_between_the_markers_and_is_idempotent(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# Title\nintro\n{bench.START}\nold table\n{bench.END}\nafter\n")
+    diff = bench.update_readme(readme, "| a |\n|---|\n")
+    assert readme.read_text() == f"# Title\nintro\n{bench.START}\n| a |\n|---|\n{bench.END}\nafter\n"
+    assert "-old table" in diff and "+| a |" in diff
+    assert bench.update_readme(readme, "| a |\n|---|\n") == []
+    assert readme.read_text() == f"# Title\nintro\n{bench.START}\n| a |\n|---|\n{bench.END}\nafter\n"
+
+    readme.write_text("# no markers\n")
+    with pytest.raises(ValueError, match=r"README\.md: expected one <!-- bench:results:start -->"):
+        bench.update_readme(readme, "| a |\n")
+    readme.write_text(f"{bench.END}\n{bench.START}\n")
+    with pytest.raises(ValueError, match="followed by"):
+        bench.update_readme(readme, "| a |\n")
+
+
+def test_cli_lists_runs_and_renders_the_readme(tmp_path, monkeypatch, capsys):
+    write_repo(tmp_path, [entry("tiny"), entry("later", hardware="gpu")])
+    (tmp_path / "README.md").write_text(f"# R\n{bench.START}\n{bench.END}\n")
+    monkeypatch.chdir(tmp_path)
+
+    assert main(["bench", "list"]) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()[1:]]
+    assert rows == [
+        ["tiny", "reproduction", "cpu", "no"],
+        ["later", "reproduction", "gpu", "no"],
+        ["echo_args", "script", "cpu", "no"],
+    ]
+
+    assert main(["bench", "tiny", "--epochs", "1"]) == 0
+    assert "test MRR" in capsys.readouterr().out
+    saved = json.loads((tmp_path / "benchmarks" / "results" / "repro_tiny.json").read_text())
+    metrics = json.loads((tmp_path / "runs" / "bench" / "tiny" / "metrics.json").read_text())
+    assert saved["test"]["mrr"] == metrics["test"]["mrr"] and saved["run_dir"] == "runs/bench/tiny"
+    assert saved["command"] == "gnnns bench tiny --epochs 1"
+
+    assert main(["bench", "list"]) == 0
+    assert capsys.readouterr().out.splitlines()[1].split() == ["tiny", "reproduction", "cpu", "yes"]
+
+    assert main(["bench", "readme"]) == 0
+    assert "+| Synthetic | DistMult |" in capsys.readouterr().out
+    text = (tmp_path / "README.md").read_text()
+    assert text.count("| Synthetic | DistMult |") == 2 and "[benchmarks/results/repro_tiny.json]" in text
+    assert "not yet run" in text and f"{metrics['test']['mrr']:.3f} / {metrics['test']['hits@10']:.3f}" in text
+    assert main(["bench", "readme"]) == 0
+    assert "up to date" in capsys.readouterr().out
+
+
+def test_cli_runs_scripts_with_the_words_after_the_double_dash(tmp_path, monkeypatch, capsys):
+    write_repo(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    assert main(["bench", "echo_args", "--", "--max-triples", "20", "--order", "a,b"]) == 0
+    assert json.loads((tmp_path / "echo.json").read_text()) == ["--max-triples", "20", "--order", "a,b"]
+
+    assert main(["bench", "echo_args", "--epochs", "1"]) == 1
+    assert "pass its own options after --" in capsys.readouterr().err
+    assert main(["bench", "tiny", "--", "--x"]) == 1
+    assert "arguments after -- are for scripts" in capsys.readouterr().err
+    assert main(["bench", "nope"]) == 1
+    assert "unknown benchmark 'nope'; reproductions: ['tiny']; scripts: ['echo_args']" in capsys.readouterr().err
