@@ -1,0 +1,194 @@
+"""One speed report from the speed benchmarks' result files: every figure a ratio to a peer measured in the same run.
+
+Reads (never re-measures) ``benchmarks/results/``:
+
+* ``train_speed.json`` (and ``train_speed_reversed.json``, the same with the order of the sides
+  swapped): training throughput against PyKEEN;
+* ``eval_speed.json``: the filtered test evaluation against PyKEEN;
+* ``encoder_speed.json``: R-GCN and CompGCN steps and epochs against PyKEEN;
+* ``sampler_cost.json``: each sampler's cost within a training step, against uniform sampling;
+* ``sparse_optimizer.json``: the sparse-table Adam step against ``torch.optim.SparseAdam``;
+
+and writes ``benchmarks/results/speed_report.{json,md}``: one row per comparison with the
+figures of both sides, the ratio, the machine, the date, the commit and the file it came from.
+A missing result file is listed as "not run" with the command that produces it.
+
+    python benchmarks/speed_report.py        # or: gnnns bench speed_report
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import RESULTS, save
+
+
+def _load(stem: str) -> dict | None:
+    path = RESULTS / f"{stem}.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def _where(data: dict, stem: str) -> dict:
+    m = data.get("machine", {})
+    return {
+        "machine": f"{m.get('cpu', '?')}, {m.get('cores', '?')} cores, {m.get('torch_threads', '?')} threads",
+        "date": str(m.get("date", "?"))[:10],
+        "commit": m.get("gnnns_commit") or "?",
+        "file": f"benchmarks/results/{stem}.json",
+    }
+
+
+def _train(stem: str, label: str) -> list[dict]:
+    data = _load(stem)
+    if data is None:
+        return []
+    s, g, p = data["settings"], data["sides"]["gnnns"], data["sides"]["pykeen"]
+    setting = (
+        f"{data['dataset']}, {s['model']} d={s['dim']}, batch {s['batch_size']} x {s['negatives']} negatives, "
+        f"{s['loss']}, {label}"
+    )
+    return [
+        {
+            "comparison": "training throughput",
+            "peer": "PyKEEN",
+            "setting": setting,
+            "gnnns": f"{g['triples_per_second']:,.0f} triples/s",
+            "peer_figure": f"{p['triples_per_second']:,.0f} triples/s",
+            "ratio": data["ratio_gnnns_over_pykeen"]["in_loop"],
+            **_where(data, stem),
+        }
+    ]
+
+
+def _eval() -> list[dict]:
+    data = _load("eval_speed")
+    if data is None:
+        return []
+    g, p = data["sides"]["gnnns"], data["sides"]["pykeen"]
+    return [
+        {
+            "comparison": "filtered evaluation",
+            "peer": "PyKEEN",
+            "setting": f"{data['dataset']}, {data['test_triples']:,} test triples, both sides, the same RotatE weights",
+            "gnnns": f"{g['eval_seconds']:,.0f} s",
+            "peer_figure": f"{p['eval_seconds']:,.0f} s",
+            "ratio": data["speedup_gnnns_over_pykeen"]["eval"],
+            **_where(data, "eval_speed"),
+        }
+    ]
+
+
+def _encoders() -> list[dict]:
+    data = _load("encoder_speed")
+    if data is None:
+        return []
+    rows, s = [], data["settings"]
+    for name, label in (("rgcn", "R-GCN"), ("compgcn", "CompGCN")):
+        summary = data["summary"][name]
+        g, p = summary["sides"]["gnnns"], summary["sides"]["pykeen"]
+        rows.append(
+            {
+                "comparison": f"{label} epoch",
+                "peer": "PyKEEN",
+                "setting": f"{s['dataset']}, DistMult decoder, d={s['dim']}, full-graph encoder every step, "
+                f"batch {s['batch_size']} x {s['negatives']} negatives",
+                "gnnns": f"{g['epoch_seconds'] / 60:,.1f} min ({g['step_seconds']:.2f} s/step)",
+                "peer_figure": f"{p['epoch_seconds'] / 60:,.1f} min ({p['step_seconds']:.2f} s/step)",
+                "ratio": summary["speedup_per_epoch"],
+                **_where(data, "encoder_speed"),
+            }
+        )
+    return rows
+
+
+def _samplers() -> list[dict]:
+    data = _load("sampler_cost")
+    if data is None:
+        return []
+    a = data["args"]
+    uniform = next(r for r in data["rows"] if r["sampler"] == "uniform")
+    rows = []
+    for r in data["rows"]:
+        if r["sampler"] == "uniform":
+            continue
+        rows.append(
+            {
+                "comparison": f"training step with {r['sampler']} negatives",
+                "peer": "uniform negatives (gnnns)",
+                "setting": f"wikikg2_like({a['scale']:g}), RotatE d=100, {a['batch_size']} x {a['num_negatives']}",
+                "gnnns": f"{r['step_ms']:,.1f} ms",
+                "peer_figure": f"{uniform['step_ms']:,.1f} ms",
+                # The peer here is the cheaper side: report how much of a uniform step's speed is kept.
+                "ratio": 1.0 / r["step_ratio"],
+                **_where(data, "sampler_cost"),
+            }
+        )
+    return rows
+
+
+def _sparse() -> list[dict]:
+    data = _load("sparse_optimizer")
+    if data is None:
+        return []
+    a, med = data["args"], data["median_seconds"]
+    return [
+        {
+            "comparison": "sparse-table Adam step",
+            "peer": "torch.optim.SparseAdam",
+            "setting": f"{a['entities']:,} x {a['dim']} table, {a['rows']:,} row reads",
+            "gnnns": f"{1000 * med['lazy']:.0f} ms",
+            "peer_figure": f"{1000 * med['sparse']:.0f} ms",
+            "ratio": data["ratio"],
+            **_where(data, "sparse_optimizer"),
+        }
+    ]
+
+
+SOURCES = {
+    "train_speed": "python benchmarks/train_speed.py",
+    "eval_speed": "python benchmarks/eval_speed.py",
+    "encoder_speed": "python benchmarks/encoder_speed.py",
+    "sampler_cost": "python benchmarks/sampler_cost.py",
+    "sparse_optimizer": "python benchmarks/sparse_optimizer.py",
+}
+
+
+def main() -> None:
+    rows = [
+        *_train("train_speed", "PyKEEN first"),
+        *_train("train_speed_reversed", "gnnns first"),
+        *_eval(),
+        *_encoders(),
+        *_sparse(),
+        *_samplers(),
+    ]
+    missing = {stem: cmd for stem, cmd in SOURCES.items() if _load(stem) is None}
+    lines = [
+        "# Speed report: gnnns against its peers, each ratio measured in one run",
+        "",
+        "Gathered by `python benchmarks/speed_report.py` from the result files named in each row (nothing is "
+        "re-measured here). *Ratio*: the peer's time over gnnns's (above 1: gnnns is faster); for the sampler "
+        "rows, the share of a uniform-negative step's speed that a step with that sampler keeps. All runs on "
+        "the machine named in the row, whose 2 cores were shared with other jobs.",
+        "",
+        "| comparison | setting | gnnns | peer | peer's figure | ratio | machine | date | commit | result |",
+        "|---|---|---:|---|---:|---:|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['comparison']} | {r['setting']} | {r['gnnns']} | {r['peer']} | {r['peer_figure']} | "
+            f"**{r['ratio']:.2f}×** | {r['machine']} | {r['date']} | {r['commit']} | "
+            # The report sits beside the files it links.
+            f"[{Path(r['file']).name}]({Path(r['file']).name}) |"
+        )
+    if missing:
+        lines += ["", "Not run yet:", "", *[f"- `{stem}`: `{cmd}`" for stem, cmd in missing.items()]]
+    lines.append("")
+    save("speed_report", {"rows": rows, "missing": missing}, "\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
