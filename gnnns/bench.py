@@ -106,9 +106,13 @@ def _check_entry(entry: object, index: int, path: Path, root: Path) -> dict:
     if not isinstance(entry["name"], str) or not entry["name"] or entry["name"] in RESERVED:
         raise ValueError(f"{where}: name must be a non-empty string other than {list(RESERVED)}")
     published = entry["published"]
-    if not isinstance(published, dict) or not isinstance(published.get("mrr"), (int, float)):
-        raise ValueError(f"{where}: published must be a mapping with a numeric 'mrr', got {published!r}")
-    if "source" not in published:
+    if published is None:
+        pass  # one of our own runs, with no published figure to reach
+    elif not isinstance(published, dict) or not isinstance(published.get("mrr"), (int, float)):
+        raise ValueError(
+            f"{where}: published must be a mapping with a numeric 'mrr' (or null for a run of ours), got {published!r}"
+        )
+    elif "source" not in published:
         raise ValueError(f"{where}: published needs a 'source' (paper or leaderboard the figures come from)")
     if entry["hardware"] not in HARDWARE:
         raise ValueError(f"{where}: hardware must be one of {list(HARDWARE)}, got {entry['hardware']!r}")
@@ -266,7 +270,7 @@ def _record(
         "test": {k: result["test"][k] for k in metric_keys if k in result["test"]},
         "valid": {k: result["valid"][k] for k in metric_keys if k in result.get("valid", {})},
         "published": published,
-        "reached": reached(result["test"]["mrr"], published["mrr"]),
+        "reached": reached(result["test"]["mrr"], published["mrr"]) if published is not None else None,
         "run": run_kind(values, overrides),
         "wall_seconds": wall,
         "train_seconds": result["summary"]["train_seconds"],
@@ -332,17 +336,21 @@ def render_table(registry: list[dict], results_dir: str | Path, root: str | Path
     lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     for entry in registry:
         published = entry["published"]
-        cells = [entry["dataset"], entry["model"], f"{_figures(published, 3)} ({published['source']})"]
+        claim = f"{_figures(published, 3)} ({published['source']})" if published is not None else "– (a run of ours)"
+        cells = [entry["dataset"], entry["model"], claim]
         result = load_result(results_dir, entry["name"])
         if result is None:
             cells += ["not yet run", "not run", f"{entry['hardware']}, expected {entry['expected_time']}", "–"]
         else:
-            ok = reached(result["test"]["mrr"], published["mrr"])
             note = "" if result["run"] == "full" else f" ({result['run']} run)"
+            if published is None:
+                verdict = "–" + note
+            else:
+                verdict = ("yes" if reached(result["test"]["mrr"], published["mrr"]) else "no") + note
             path = relative(results_dir / f"repro_{entry['name']}.json", root)
             cells += [
                 _figures(result["test"], 3),
-                ("yes" if ok else "no") + note,
+                verdict,
                 f"{_machine_text(result['machine'])}, {format_seconds(result['wall_seconds'])}",
                 f"[{path}]({path})",
             ]

@@ -157,6 +157,17 @@ def test_render_table_rows_come_from_result_files(tmp_path):
     assert bench.render_table(registry, results, root=tmp_path) == expected
 
 
+def test_a_run_of_ours_has_no_published_figure_and_no_verdict(tmp_path):
+    registry = [entry("ours", published=None)]
+    results = tmp_path / "benchmarks" / "results"
+    hand_made_result(results, "ours", 0.6886, 0.8504, "full", {"cpu": "AMD EPYC", "cores": 2, "gpu": None}, 12.3)
+    row = bench.render_table(registry, results, root=tmp_path).splitlines()[2]
+    assert row == (
+        "| Synthetic | DistMult | – (a run of ours) | 0.689 / 0.850 | – | AMD EPYC (2 cores), 12 s "
+        "| [benchmarks/results/repro_ours.json](benchmarks/results/repro_ours.json) | `gnnns bench ours` |"
+    )
+
+
 def test_update_readme_replaces_only_between_the_markers_and_is_idempotent(tmp_path):
     readme = tmp_path / "README.md"
     readme.write_text(f"# Title\nintro\n{bench.START}\nold table\n{bench.END}\nafter\n")
