@@ -238,10 +238,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
         command = shlex.join(["gnnns", *args.argv])
         record = bench.run_reproduction(reproductions[args.name], overrides, results, command=command)
         m = record["test"]
-        print(
-            f"{args.name}: test MRR {m['mrr']:.4f}  Hits@10 {m['hits@10']:.4f}  (published "
-            f"{record['published']['mrr']}; reached: {'yes' if record['reached'] else 'no'}, {record['run']} run)"
-        )
+        if record["published"] is None:
+            verdict = f"a run of ours, no published figure; {record['run']} run"
+        else:
+            reached = "yes" if record["reached"] else "no"
+            verdict = f"published {record['published']['mrr']}; reached: {reached}, {record['run']} run"
+        print(f"{args.name}: test MRR {m['mrr']:.4f}  Hits@10 {m['hits@10']:.4f}  ({verdict})")
         print(f"wrote {results / f'repro_{args.name}.json'}")
         return 0
     if args.name in scripts:

@@ -229,3 +229,12 @@ def test_cli_runs_scripts_with_the_words_after_the_double_dash(tmp_path, monkeyp
     assert "arguments after -- are for scripts" in capsys.readouterr().err
     assert main(["bench", "nope"]) == 1
     assert "unknown benchmark 'nope'; reproductions: ['tiny']; scripts: ['echo_args']" in capsys.readouterr().err
+
+
+def test_cli_runs_an_entry_of_ours_without_a_published_figure(tmp_path, monkeypatch, capsys):
+    write_repo(tmp_path, [entry("ours", published=None)])
+    monkeypatch.chdir(tmp_path)
+    assert main(["bench", "ours", "--epochs", "1"]) == 0
+    assert "no published figure" in capsys.readouterr().out
+    saved = json.loads((tmp_path / "benchmarks" / "results" / "repro_ours.json").read_text())
+    assert saved["published"] is None and saved["reached"] is None
