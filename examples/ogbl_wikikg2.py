@@ -22,6 +22,10 @@ Each seed's run directory keeps a checkpoint every ``--checkpoint-every`` steps;
 ``--resume`` after an interruption. The result is printed in the form an OGB leaderboard
 submission asks for: valid and test MRR as mean ± standard deviation over the seeds.
 
+Memory: at 250 complex dimensions the entity table is 2.5M x 500 floats = 5 GB, 15 GB with
+Adam's two moments, on top of about 5 GB of OGB data (datasets/ogb.md): a GPU server's job. On a
+24 GB CPU machine use ``--dim 100`` (6 GB with the moments).
+
 Expected figure: the OGB leaderboard lists this RotatE (250 dim) baseline at about 0.43 test
 MRR. That full run has not been made with gnnns: the real files cannot be fetched here and no
 GPU was lent (see the README's "OGB scale" section for what has been measured).
