@@ -36,6 +36,7 @@ Writes ``benchmarks/results/budget_<dataset>.{json,md,png}``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -113,7 +114,8 @@ def l2_rotate_scorer(entities: torch.Tensor, relations: torch.Tensor, offset: fl
             dist = sq.t() - 2 * torch.view_as_real(u).flatten(1) @ flat.t()
         else:
             q = ent[kept] * r
-            dist = q.abs().square().sum(1, keepdim=True) + ent_sq.sum(1) - 2 * torch.view_as_real(q).flatten(1) @ flat.t()
+            cross = torch.view_as_real(q).flatten(1) @ flat.t()
+            dist = q.abs().square().sum(1, keepdim=True) + ent_sq.sum(1) - 2 * cross
         return offset - dist.clamp_min(0).sqrt()
 
     return score
@@ -171,8 +173,9 @@ class Clock:
 
 
 def load(args):
-    from gnnns.data import load_dataset
     from _common import data_root
+
+    from gnnns.data import load_dataset
 
     kg = load_dataset(args.dataset, root=data_root(), download=False)
     return kg, kg.index(), eval_subset(kg.test, args.eval_triples, args.seed)
@@ -261,10 +264,8 @@ def pykeen_worker(args) -> dict:
                 raise BudgetSpent
 
     clock = Clock(args.budget, args.points, evaluate)
-    try:
+    with contextlib.suppress(BudgetSpent):
         loop.train(triples_factory=tf, num_epochs=100_000, batch_size=BATCH, use_tqdm=False, callbacks=[Budget()])
-    except BudgetSpent:
-        pass
     return dict(curve=clock.curve, epochs=clock.triples / len(kg.train))
 
 
@@ -293,7 +294,8 @@ def pyg_worker(args) -> dict:
         model.eval()
         with torch.no_grad():
             entities = torch.complex(model.node_emb.weight, model.node_emb_im.weight)
-            fast = l2_rotate_scorer(entities, torch.polar(torch.ones_like(model.rel_emb.weight), model.rel_emb.weight), MARGIN)
+            phase = model.rel_emb.weight
+            fast = l2_rotate_scorer(entities, torch.polar(torch.ones_like(phase), phase), MARGIN)
             checked = check_scorer(fast, score, triples)
         out = metrics(side_ranks(fast, triples, index, args.peer_eval_batch_size))
         model.train()
@@ -386,9 +388,14 @@ def main() -> None:
         compile=args.compile,
         sides=sides,
         settings=dict(
-            model="RotatE", dim=DIM, batch_size=BATCH, negatives=NEG, sampler="uniform (head or tail, unfiltered)",
-            loss=f"NSSA margin {MARGIN} temperature {TEMP}", optimizer=f"Adam lr {LR}",
-        ),  # fmt: skip
+            model="RotatE",
+            dim=DIM,
+            batch_size=BATCH,
+            negatives=NEG,
+            sampler="uniform (head or tail, unfiltered)",
+            loss=f"NSSA margin {MARGIN} temperature {TEMP}",
+            optimizer=f"Adam lr {LR}",
+        ),
         command="python benchmarks/budget_compare.py " + shlex.join(_main_flags(args)),
     )
     save(stem, payload, markdown(payload))
