@@ -29,6 +29,9 @@ from gnnns.config import RunConfig, read_config_file
 REGISTRY = Path("benchmarks") / "reproductions.yaml"
 RESULTS = Path("benchmarks") / "results"
 START, END = "<!-- bench:results:start -->", "<!-- bench:results:end -->"
+BUDGET_START, BUDGET_END = "<!-- bench:budget:start -->", "<!-- bench:budget:end -->"
+BUDGET_SIDES = {"gnnns": "gnnns", "pykeen": "PyKEEN", "pyg": "PyG kge"}
+BUDGET_COLUMNS = ("dataset", "budget", "library", "test MRR", "Hits@10", "steps", "epochs", "gnnns ahead by", "result")
 REQUIRED = ("name", "config", "dataset", "model", "published", "hardware", "expected_time")
 HARDWARE = ("cpu", "gpu")
 RESERVED = ("list", "readme")  # subcommands of ``gnnns bench``, so never benchmark names
@@ -359,9 +362,54 @@ def render_table(registry: list[dict], results_dir: str | Path, root: str | Path
     return "\n".join(lines) + "\n"
 
 
-def update_readme(readme_path: str | Path, table: str) -> list[str]:
-    """Put ``table`` between the ``<!-- bench:results:start -->`` and ``<!-- bench:results:end -->``
-    markers of ``readme_path``; the rest of the file is left as it is.
+def render_budget_table(results_dir: str | Path, root: str | Path | None = None) -> str:
+    """The README's equal-budget table, from ``results_dir/budget_<dataset>.json`` files
+    (``benchmarks/budget_compare.py``): one row per library, its MRR at the end of the budget.
+
+    "gnnns ahead by" is gnnns's MRR minus the row's, on the same test triples. Datasets are
+    sorted by name; libraries keep the order they ran in. A library whose run failed shows why.
+
+    Returns:
+        Markdown ending in a newline: the table, then one line per dataset with its command and plot.
+    """
+    results_dir = Path(results_dir)
+    root = Path(root) if root is not None else find_root()
+    lines = ["| " + " | ".join(BUDGET_COLUMNS) + " |", "|" + "---|" * len(BUDGET_COLUMNS)]
+    notes = []
+    for path in sorted(results_dir.glob("budget_*.json")):
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{path}: not valid JSON ({err})") from None
+        sides = record["sides"]
+        ours = sides.get("gnnns", {}).get("curve") or [None]
+        link = relative(path, root)
+        budget = format_seconds(record["budget_seconds"])
+        for name, side in sides.items():
+            label = BUDGET_SIDES.get(name, name)
+            if not side.get("curve"):
+                why = (side.get("error") or "no evaluation").strip().splitlines()[-1][:80]
+                lines.append(f"| {record['dataset']} | {budget} | {label} | failed: {why} | | | | | [{link}]({link}) |")
+                continue
+            last = side["curve"][-1]
+            ahead = "–" if name == "gnnns" or ours[-1] is None else f"{ours[-1]['mrr'] - last['mrr']:+.3f}"
+            cells = [
+                record["dataset"], budget, label, f"{last['mrr']:.3f}", f"{last['hits@10']:.3f}",
+                f"{last['steps']:,}", f"{side['epochs']:.2f}", ahead, f"[{link}]({link})",
+            ]  # fmt: skip
+            lines.append("| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |")
+        plot = path.with_suffix(".png")
+        shown = f"; plot [{relative(plot, root)}]({relative(plot, root)})" if plot.is_file() else ""
+        notes.append(f"{record['dataset']}: `{record['command']}`{shown}.")
+    if notes:
+        lines += ["", *notes]
+    return "\n".join(lines) + "\n"
+
+
+def update_readme(readme_path: str | Path, table: str, start: str = START, end: str = END) -> list[str]:
+    """Put ``table`` between the ``start`` and ``end`` markers of ``readme_path`` (by default
+    ``<!-- bench:results:start -->`` and ``<!-- bench:results:end -->``); the rest of the file is
+    left as it is.
 
     Returns:
         The unified diff of the change (empty when the table was already there).
@@ -371,13 +419,13 @@ def update_readme(readme_path: str | Path, table: str) -> list[str]:
     """
     readme_path = Path(readme_path)
     text = readme_path.read_text(encoding="utf-8")
-    if text.count(START) != 1 or text.count(END) != 1 or text.index(START) > text.index(END):
-        raise ValueError(f"{readme_path}: expected one {START} line followed by one {END} line around the table")
-    head, rest = text.split(START, 1)
-    old, tail = rest.split(END, 1)
+    if text.count(start) != 1 or text.count(end) != 1 or text.index(start) > text.index(end):
+        raise ValueError(f"{readme_path}: expected one {start} line followed by one {end} line around the table")
+    head, rest = text.split(start, 1)
+    old, tail = rest.split(end, 1)
     new = "\n" + table.rstrip("\n") + "\n"
     if old == new:
         return []
-    readme_path.write_text(head + START + new + END + tail, encoding="utf-8")
+    readme_path.write_text(head + start + new + end + tail, encoding="utf-8")
     name = str(readme_path)
     return list(difflib.unified_diff(old.splitlines(), new.splitlines(), name, name, lineterm=""))

@@ -226,6 +226,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
         readme = Path(args.readme) if args.readme else root / "README.md"
         diff = bench.update_readme(readme, bench.render_table(registry, results, root))
         print("\n".join(diff) if diff else f"{readme}: the results table is up to date")
+        if bench.BUDGET_START not in readme.read_text(encoding="utf-8"):
+            print(f"{readme}: no {bench.BUDGET_START} marker, so no equal-budget table written")
+            return 0
+        diff = bench.update_readme(
+            readme, bench.render_budget_table(results, root), bench.BUDGET_START, bench.BUDGET_END
+        )
+        print("\n".join(diff) if diff else f"{readme}: the equal-budget table is up to date")
         return 0
     overrides = {
         key: value

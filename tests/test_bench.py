@@ -185,9 +185,59 @@ def test_update_readme_replaces_only_between_the_markers_and_is_idempotent(tmp_p
         bench.update_readme(readme, "| a |\n")
 
 
+def budget_record(dataset: str = "wn18rr") -> dict:
+    """A ``budget_compare.py`` result: gnnns and PyKEEN evaluated twice, PyG failed."""
+
+    def curve(*points):
+        return [
+            {"train_seconds": t, "steps": s, "triples": 512 * s, "mrr": m, "hits@1": m / 2, "hits@10": h, "queries": 8}
+            for t, s, m, h in points
+        ]
+
+    return {
+        "dataset": dataset,
+        "budget_seconds": 600.0,
+        "command": f"python benchmarks/budget_compare.py --dataset {dataset}",
+        "sides": {
+            "gnnns": {"curve": curve((300, 900, 0.21, 0.40), (600, 1800, 0.3125, 0.5)), "epochs": 10.625},
+            "pykeen": {"curve": curve((301, 200, 0.05, 0.1), (602, 410, 0.0625, 0.125)), "epochs": 2.5},
+            "pyg": {"error": "worker failed (1):\nTraceback ...\nMemoryError: too big"},
+        },
+    }
+
+
+def test_budget_table_rows_come_from_budget_files(tmp_path):
+    results = tmp_path / "benchmarks" / "results"
+    results.mkdir(parents=True)
+    (results / "budget_wn18rr.json").write_text(json.dumps(budget_record()))
+    (results / "budget_wn18rr.png").write_bytes(b"png")
+    link = "[benchmarks/results/budget_wn18rr.json](benchmarks/results/budget_wn18rr.json)"
+    expected = "\n".join(
+        [
+            "| dataset | budget | library | test MRR | Hits@10 | steps | epochs | gnnns ahead by | result |",
+            "|---|---|---|---|---|---|---|---|---|",
+            f"| wn18rr | 10 min | gnnns | 0.312 | 0.500 | 1,800 | 10.62 | – | {link} |",
+            # 0.3125 - 0.0625 = 0.25
+            f"| wn18rr | 10 min | PyKEEN | 0.062 | 0.125 | 410 | 2.50 | +0.250 | {link} |",
+            f"| wn18rr | 10 min | PyG kge | failed: MemoryError: too big | | | | | {link} |",
+            "",
+            "wn18rr: `python benchmarks/budget_compare.py --dataset wn18rr`; plot "
+            "[benchmarks/results/budget_wn18rr.png](benchmarks/results/budget_wn18rr.png).",
+        ]
+    )
+    assert bench.render_budget_table(results, root=tmp_path) == expected + "\n"
+    (results / "budget_fb15k-237.json").write_text(json.dumps(budget_record("fb15k-237")))
+    datasets = [row.split(" | ")[0] for row in bench.render_budget_table(results, root=tmp_path).splitlines()[2:8]]
+    assert datasets == ["| fb15k-237"] * 3 + ["| wn18rr"] * 3
+
+
 def test_cli_lists_runs_and_renders_the_readme(tmp_path, monkeypatch, capsys):
     write_repo(tmp_path, [entry("tiny"), entry("later", hardware="gpu")])
-    (tmp_path / "README.md").write_text(f"# R\n{bench.START}\n{bench.END}\n")
+    (tmp_path / "README.md").write_text(
+        f"# R\n{bench.START}\n{bench.END}\n## budget\n{bench.BUDGET_START}\n{bench.BUDGET_END}\n"
+    )
+    (tmp_path / "benchmarks" / "results").mkdir(parents=True)
+    (tmp_path / "benchmarks" / "results" / "budget_wn18rr.json").write_text(json.dumps(budget_record()))
     monkeypatch.chdir(tmp_path)
 
     assert main(["bench", "list"]) == 0
@@ -213,8 +263,13 @@ def test_cli_lists_runs_and_renders_the_readme(tmp_path, monkeypatch, capsys):
     text = (tmp_path / "README.md").read_text()
     assert text.count("| Synthetic | DistMult |") == 2 and "[benchmarks/results/repro_tiny.json]" in text
     assert "not yet run" in text and f"{metrics['test']['mrr']:.3f} / {metrics['test']['hits@10']:.3f}" in text
+    budget = text.split(bench.BUDGET_START)[1].split(bench.BUDGET_END)[0]
+    assert "| wn18rr | 10 min | PyKEEN | 0.062 | 0.125 | 410 | 2.50 | +0.250 |" in budget
     assert main(["bench", "readme"]) == 0
-    assert "up to date" in capsys.readouterr().out
+    assert capsys.readouterr().out.count("up to date") == 2
+    (tmp_path / "README.md").write_text(f"# R\n{bench.START}\n{bench.END}\n")
+    assert main(["bench", "readme"]) == 0
+    assert "no equal-budget table written" in capsys.readouterr().out
 
 
 def test_cli_runs_scripts_with_the_words_after_the_double_dash(tmp_path, monkeypatch, capsys):
