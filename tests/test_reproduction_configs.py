@@ -59,10 +59,17 @@ def test_every_config_file_is_registered() -> None:
     assert on_disk == {entry["config"] for entry in ENTRIES}
 
 
-def test_cpu_entries_use_small_datasets() -> None:
+def test_cpu_entries_fit_a_cpu() -> None:
+    # On the small graphs anything goes; on FB15k-237 / WN18RR only 1-N training (the issue's
+    # CPU-feasible models) or runs of a few epochs.
     small = {"umls", "nations", "kinship", "codexs", "synthetic"}
     cpu = [entry for entry in ENTRIES if entry["hardware"] == "cpu"]
-    assert {_squash(e["dataset"]) for e in cpu} <= small
+    for entry in cpu:
+        if _squash(entry["dataset"]) in small:
+            continue
+        config = read_config_file(ROOT / entry["config"])
+        bounded = config.get("training") in ("1vsall", "kvsall") or config.get("epochs", RunConfig.epochs) <= 5
+        assert bounded, f"{entry['name']}: a CPU entry on {entry['dataset']} must be 1-N or a few epochs"
     assert any(entry["name"] == "codex-s-complex" for entry in cpu)
 
 
