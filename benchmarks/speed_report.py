@@ -8,6 +8,8 @@ Reads (never re-measures) ``benchmarks/results/``:
 * ``encoder_speed.json``: R-GCN and CompGCN steps and epochs against PyKEEN;
 * ``sampler_cost.json``: each sampler's cost within a training step, against uniform sampling;
 * ``sparse_optimizer.json``: the sparse-table Adam step against ``torch.optim.SparseAdam``;
+* ``budget_<dataset>.json``: training steps in the same wall-clock budget against PyKEEN and
+  PyG's kge module (``budget_compare.py``, which also compares their MRR);
 
 and writes ``benchmarks/results/speed_report.{json,md}``: one row per comparison with the
 figures of both sides, the ratio, the machine, the date, the commit and the file it came from.
@@ -147,12 +149,47 @@ def _sparse() -> list[dict]:
     ]
 
 
+BUDGET_PEERS = {"pykeen": "PyKEEN", "pyg": "PyG kge (NSSA loop of budget_compare.py)"}
+
+
+def _budget(dataset: str) -> list[dict]:
+    stem = f"budget_{dataset}"
+    data = _load(stem)
+    if data is None:
+        return []
+    s, sides = data["settings"], data["sides"]
+    ours = sides.get("gnnns", {}).get("curve")
+    if not ours:
+        return []
+    rows = []
+    for name, label in BUDGET_PEERS.items():
+        theirs = sides.get(name, {}).get("curve")
+        if not theirs:
+            continue
+        g, p = ours[-1], theirs[-1]
+        rows.append(
+            {
+                "comparison": "training steps in an equal wall-clock budget",
+                "peer": label,
+                "setting": f"{data['dataset']}, {s['model']} d={s['dim']}, batch {s['batch_size']} x {s['negatives']} "
+                f"negatives, {s['loss']}, {data['budget_seconds']:g} s",
+                "gnnns": f"{g['triples'] / g['train_seconds']:,.0f} triples/s ({g['steps']:,} steps)",
+                "peer_figure": f"{p['triples'] / p['train_seconds']:,.0f} triples/s ({p['steps']:,} steps)",
+                "ratio": (g["triples"] / g["train_seconds"]) / (p["triples"] / p["train_seconds"]),
+                **_where(data, stem),
+            }
+        )
+    return rows
+
+
 SOURCES = {
     "train_speed": "python benchmarks/train_speed.py",
     "eval_speed": "python benchmarks/eval_speed.py",
     "encoder_speed": "python benchmarks/encoder_speed.py",
     "sampler_cost": "python benchmarks/sampler_cost.py",
     "sparse_optimizer": "python benchmarks/sparse_optimizer.py",
+    "budget_fb15k-237": "python benchmarks/budget_compare.py --dataset fb15k-237",
+    "budget_wn18rr": "python benchmarks/budget_compare.py --dataset wn18rr",
 }
 
 
@@ -160,6 +197,8 @@ def main() -> None:
     rows = [
         *_train("train_speed", "PyKEEN first"),
         *_train("train_speed_reversed", "gnnns first"),
+        *_budget("fb15k-237"),
+        *_budget("wn18rr"),
         *_eval(),
         *_encoders(),
         *_sparse(),

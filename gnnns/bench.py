@@ -251,6 +251,11 @@ def run_reproduction(
     record = _record(entry, overrides, values, config, result, wall, root)
     record["command"] = command or bench_command(entry["name"], overrides)
     results_dir.mkdir(parents=True, exist_ok=True)
+    from gnnns.plots import plot_runs
+
+    # The run's per-epoch curves (loss, validation MRR, negatives' measurements) beside its record.
+    plot = plot_runs([run_dir], results_dir / f"repro_{entry['name']}.png", labels=[entry["name"]])
+    record["plot"] = relative(plot, root)
     (results_dir / f"repro_{entry['name']}.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     return record
 
@@ -351,11 +356,13 @@ def render_table(registry: list[dict], results_dir: str | Path, root: str | Path
             else:
                 verdict = ("yes" if reached(result["test"]["mrr"], published["mrr"]) else "no") + note
             path = relative(results_dir / f"repro_{entry['name']}.json", root)
+            png = results_dir / f"repro_{entry['name']}.png"
+            plot = f", [plot]({relative(png, root)})" if png.is_file() else ""
             cells += [
                 _figures(result["test"], 3),
                 verdict,
                 f"{_machine_text(result['machine'])}, {format_seconds(result['wall_seconds'])}",
-                f"[{path}]({path})",
+                f"[{path}]({path}){plot}",
             ]
         cells.append(f"`gnnns bench {entry['name']}`")
         lines.append("| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |")

@@ -125,6 +125,8 @@ def test_run_reproduction_writes_the_run_metrics_and_its_context(tmp_path):
     assert saved["machine"]["cores"] >= 1 and "cpu" in saved["machine"] and "gpu" in saved["machine"]
     assert saved["torch"] and saved["gnnns"] and "commit" in saved["git"] and saved["date"]
     assert saved["command"] == "gnnns bench tiny --epochs 1"
+    assert saved["plot"] == "results/repro_tiny.png"
+    assert (tmp_path / saved["plot"]).read_bytes().startswith(b"\x89PNG")
 
 
 def hand_made_result(results: Path, name: str, mrr: float, hits: float, run: str, machine: dict, wall: float) -> None:
@@ -254,6 +256,8 @@ def test_cli_lists_runs_and_renders_the_readme(tmp_path, monkeypatch, capsys):
     metrics = json.loads((tmp_path / "runs" / "bench" / "tiny" / "metrics.json").read_text())
     assert saved["test"]["mrr"] == metrics["test"]["mrr"] and saved["run_dir"] == "runs/bench/tiny"
     assert saved["command"] == "gnnns bench tiny --epochs 1"
+    assert saved["plot"] == "benchmarks/results/repro_tiny.png"
+    assert (tmp_path / saved["plot"]).read_bytes().startswith(b"\x89PNG")
 
     assert main(["bench", "list"]) == 0
     assert capsys.readouterr().out.splitlines()[1].split() == ["tiny", "reproduction", "cpu", "yes"]
@@ -262,6 +266,7 @@ def test_cli_lists_runs_and_renders_the_readme(tmp_path, monkeypatch, capsys):
     assert "+| Synthetic | DistMult |" in capsys.readouterr().out
     text = (tmp_path / "README.md").read_text()
     assert text.count("| Synthetic | DistMult |") == 2 and "[benchmarks/results/repro_tiny.json]" in text
+    assert "[plot](benchmarks/results/repro_tiny.png)" in text
     assert "not yet run" in text and f"{metrics['test']['mrr']:.3f} / {metrics['test']['hits@10']:.3f}" in text
     budget = text.split(bench.BUDGET_START)[1].split(bench.BUDGET_END)[0]
     assert "| wn18rr | 10 min | PyKEEN | 0.062 | 0.125 | 410 | 2.50 | +0.250 |" in budget
