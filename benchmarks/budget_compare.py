@@ -46,9 +46,12 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from _common import RESULTS, machine_info, machine_line, run_worker, save
+from _common import REPO, RESULTS, machine_info, machine_line, run_worker, save
 
-DIM, BATCH, NEG, MARGIN, TEMP, LR = 200, 512, 128, 9.0, 1.0, 1e-3
+DIM, BATCH, NEG, TEMP, LR = 200, 512, 128, 1.0, 1e-3
+# The NSSA margin of each model: the RotatE paper's 9 for the distance, none for DistMult's product.
+MARGINS = {"rotate": 9.0, "distmult": 0.0}
+NAMES = {"rotate": "RotatE", "distmult": "DistMult"}
 SIDES = ("gnnns", "pykeen", "pyg")
 LABELS = {"gnnns": "gnnns", "pykeen": "PyKEEN", "pyg": "PyG kge"}
 
@@ -121,6 +124,16 @@ def l2_rotate_scorer(entities: torch.Tensor, relations: torch.Tensor, offset: fl
     return score
 
 
+def product_scorer(entities: torch.Tensor, relations: torch.Tensor):
+    r"""``score(kept, rel, predict_head)`` of DistMult, :math:`\langle h, r, t\rangle`, over all entities."""
+    ent, rel = entities.detach().double(), relations.detach().double()
+
+    def score(kept, rel_index, predict_head):
+        return (ent[kept] * rel[rel_index]) @ ent.t()  # symmetric in head and tail
+
+    return score
+
+
 def check_scorer(fast, own, triples: torch.Tensor, tolerance: float = 1e-3) -> float:
     """Largest difference between ``fast`` and the tool's ``own`` scores on a few queries, both sides;
     raises if above ``tolerance``."""
@@ -187,8 +200,8 @@ def gnnns_worker(args) -> dict:
 
     kg, index, triples = load(args)
     config = RunConfig(
-        dataset=args.dataset, model="rotate", dim=DIM, sampler="uniform", num_negatives=NEG, loss="nssa",
-        margin=MARGIN, adversarial_temperature=TEMP, optimizer="adam", lr=LR, batch_size=BATCH,
+        dataset=args.dataset, model=args.model, dim=DIM, sampler="uniform", num_negatives=NEG, loss="nssa",
+        margin=MARGINS[args.model], adversarial_temperature=TEMP, optimizer="adam", lr=LR, batch_size=BATCH,
         diagnostics_every=0, eval_every=-1, seed=args.seed, compile=args.compile, progress=False,
     )  # fmt: skip
     trainer = build_trainer(config, kg, None)
@@ -221,7 +234,7 @@ def gnnns_worker(args) -> dict:
 
 def pykeen_worker(args) -> dict:
     from pykeen.losses import NSSALoss
-    from pykeen.models import RotatE
+    from pykeen.models import DistMult, RotatE
     from pykeen.training import SLCWATrainingLoop
     from pykeen.training.callbacks import TrainingCallback
     from pykeen.triples import TriplesFactory
@@ -233,9 +246,9 @@ def pykeen_worker(args) -> dict:
         relation_to_id={n: i for i, n in enumerate(kg.relation_names)},
     )
     torch.manual_seed(args.seed)
-    model = RotatE(
+    model = {"rotate": RotatE, "distmult": DistMult}[args.model](
         triples_factory=tf, embedding_dim=DIM, random_seed=args.seed,
-        loss=NSSALoss(margin=MARGIN, adversarial_temperature=TEMP),
+        loss=NSSALoss(margin=MARGINS[args.model], adversarial_temperature=TEMP),
     )  # fmt: skip
     loop = SLCWATrainingLoop(
         model=model, triples_factory=tf, optimizer=torch.optim.Adam(model.parameters(), lr=LR),
@@ -250,8 +263,10 @@ def pykeen_worker(args) -> dict:
     def evaluate():
         model.eval()
         with torch.no_grad():
-            fast = l2_rotate_scorer(
-                model.entity_representations[0](indices=None), model.relation_representations[0](indices=None)
+            entities = model.entity_representations[0](indices=None)
+            relations = model.relation_representations[0](indices=None)
+            fast = (
+                l2_rotate_scorer(entities, relations) if args.model == "rotate" else product_scorer(entities, relations)
             )
             checked = check_scorer(fast, score, triples)
         out = metrics(side_ranks(fast, triples, index, args.peer_eval_batch_size))
@@ -270,12 +285,15 @@ def pykeen_worker(args) -> dict:
 
 
 def pyg_worker(args) -> dict:
-    from torch_geometric.nn.kge import RotatE
+    from torch_geometric.nn.kge import DistMult, RotatE
 
     kg, index, triples = load(args)
     torch.manual_seed(args.seed)
     num_entities = kg.num_entities
-    model = RotatE(num_entities, kg.num_relations, hidden_channels=DIM, margin=MARGIN)
+    if args.model == "rotate":
+        model = RotatE(num_entities, kg.num_relations, hidden_channels=DIM, margin=MARGINS["rotate"])
+    else:  # its forward is <h, r, t>; PyG's DistMult margin only enters its own model.loss
+        model = DistMult(num_entities, kg.num_relations, hidden_channels=DIM)
     optimizer = torch.optim.Adam(model.parameters(), lr=LR)
     train = kg.train
     loader = model.loader(
@@ -293,9 +311,12 @@ def pyg_worker(args) -> dict:
     def evaluate():
         model.eval()
         with torch.no_grad():
-            entities = torch.complex(model.node_emb.weight, model.node_emb_im.weight)
-            phase = model.rel_emb.weight
-            fast = l2_rotate_scorer(entities, torch.polar(torch.ones_like(phase), phase), MARGIN)
+            if args.model == "rotate":
+                entities = torch.complex(model.node_emb.weight, model.node_emb_im.weight)
+                phase = model.rel_emb.weight
+                fast = l2_rotate_scorer(entities, torch.polar(torch.ones_like(phase), phase), MARGINS["rotate"])
+            else:
+                fast = product_scorer(model.node_emb.weight, model.rel_emb.weight)
             checked = check_scorer(fast, score, triples)
         out = metrics(side_ranks(fast, triples, index, args.peer_eval_batch_size))
         model.train()
@@ -311,7 +332,7 @@ def pyg_worker(args) -> dict:
             corrupt_head = (torch.rand(b, 1) < 0.5).expand(b, NEG)
             neg_head = torch.where(corrupt_head, drawn, head.unsqueeze(1))
             neg_tail = torch.where(corrupt_head, tail.unsqueeze(1), drawn)
-            pos = model(head, rel, tail)  # margin - distance
+            pos = model(head, rel, tail)  # RotatE: margin - distance (PyG adds it); DistMult: margin 0
             neg = model(neg_head.flatten(), rel.repeat_interleave(NEG), neg_tail.flatten()).view(b, NEG)
             weight = torch.softmax(TEMP * neg.detach(), dim=1)
             loss = (-F.logsigmoid(pos).mean() - (weight * F.logsigmoid(-neg)).sum(1).mean()) / 2
@@ -329,7 +350,8 @@ WORKERS = {"gnnns": gnnns_worker, "pykeen": pykeen_worker, "pyg": pyg_worker}
 
 def worker_args(args, side: str) -> list[str]:
     return [
-        str(Path(__file__).resolve()), "--worker", side, "--dataset", args.dataset, "--budget", str(args.budget),
+        "benchmarks/budget_compare.py", "--worker", side, "--dataset", args.dataset, "--model", args.model,
+        "--budget", str(args.budget),
         "--points", str(args.points), "--eval-triples", str(args.eval_triples), "--seed", str(args.seed),
         "--eval-batch-size", str(args.eval_batch_size), "--peer-eval-batch-size", str(args.peer_eval_batch_size),
         "--compile" if args.compile else "--no-compile",
@@ -339,6 +361,7 @@ def worker_args(args, side: str) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", default="fb15k-237")
+    parser.add_argument("--model", choices=sorted(MARGINS), default="rotate", help="RotatE (margin 9) or DistMult")
     parser.add_argument("--budget", type=float, default=600.0, help="seconds of training per side")
     parser.add_argument("--points", type=int, default=4, help="evaluations along the budget (the last at its end)")
     parser.add_argument("--eval-triples", type=int, default=2000, help="test triples ranked (0: all)")
@@ -351,7 +374,7 @@ def main() -> None:
     parser.add_argument("--render-only", action="store_true", help="rewrite .md/.png from the existing .json")
     parser.add_argument("--worker", choices=SIDES, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    stem = args.output or f"budget_{args.dataset}"
+    stem = args.output or f"budget_{args.dataset}" + ("" if args.model == "rotate" else f"_{args.model}")
     if args.worker:
         torch.manual_seed(args.seed)
         start = time.perf_counter()
@@ -375,7 +398,7 @@ def main() -> None:
             out["process_seconds"] = wall
         except RuntimeError as err:
             out = dict(error=str(err)[-2000:])
-        out["command"] = "python " + shlex.join(argv)
+        out["command"] = "python " + shlex.join(argv)  # run from the repository root
         sides[side] = out
         print(side, json.dumps(out.get("curve", out.get("error")))[-600:], flush=True)
     machine["loadavg_at_end"] = os.getloadavg()
@@ -388,12 +411,12 @@ def main() -> None:
         compile=args.compile,
         sides=sides,
         settings=dict(
-            model="RotatE",
+            model=NAMES[args.model],
             dim=DIM,
             batch_size=BATCH,
             negatives=NEG,
             sampler="uniform (head or tail, unfiltered)",
-            loss=f"NSSA margin {MARGIN} temperature {TEMP}",
+            loss=f"NSSA margin {MARGINS[args.model]:g} temperature {TEMP:g}",
             optimizer=f"Adam lr {LR}",
         ),
         command="python benchmarks/budget_compare.py " + shlex.join(_main_flags(args)),
@@ -403,7 +426,8 @@ def main() -> None:
 
 
 def _main_flags(args) -> list[str]:
-    flags = ["--dataset", args.dataset, "--budget", f"{args.budget:g}", "--points", str(args.points)]
+    flags = ["--dataset", args.dataset, "--model", args.model, "--budget", f"{args.budget:g}"]
+    flags += ["--points", str(args.points)]
     flags += ["--eval-triples", str(args.eval_triples), "--order", args.order, "--seed", str(args.seed)]
     return flags + (["--compile"] if args.compile else [])
 
@@ -417,9 +441,12 @@ def markdown(p: dict) -> str:
     m = p["machine"]
     minutes = p["budget_seconds"] / 60
     what = f"{p['eval_triples']:,} random test triples (seed 0)" if p["eval_triples"] else "the whole test split"
+    st = p["settings"]
+    coordinates = " (complex)" if st["model"] == "RotatE" else ""
     lines = [
-        f"# Equal budget: gnnns vs PyKEEN vs PyG kge ({p['dataset']}, RotatE, {minutes:g} min of training)\n",
-        f"RotatE d=200 (complex), batch 512, 128 uniform negatives, NSSA (margin 9, temperature 1), Adam lr 1e-3; "
+        f"# Equal budget: gnnns vs PyKEEN vs PyG kge ({p['dataset']}, {st['model']}, {minutes:g} min of training)\n",
+        f"{st['model']} d={st['dim']}{coordinates}, batch {st['batch_size']}, {st['negatives']} uniform negatives, "
+        f"{st['loss']}, {st['optimizer']}; "
         f"each side trains for {p['budget_seconds']:g} s of wall time (evaluation paused the clock), then all are "
         f"ranked by the same code on {what}: filtered, head and tail, ties at the mean rank.\n",
         "| side | test MRR | Hits@1 | Hits@10 | steps | epochs | MRR along the budget |",
@@ -448,8 +475,13 @@ def markdown(p: dict) -> str:
         "",
         f"Standard error of an MRR over {2 * p['eval_triples'] if p['eval_triples'] else 'all'} queries: about "
         "0.006 (reciprocal ranks have a standard deviation near 0.35).",
-        "PyKEEN's and PyG's RotatE score with the L2 norm of h∘r − t, gnnns's with the paper's sum of complex "
-        "moduli; PyG's loop applies the NSSA loss to `model(h, r, t)` because `model.loss` has one negative and "
+        (
+            "PyKEEN's and PyG's RotatE score with the L2 norm of h∘r − t, gnnns's with the paper's sum of complex "
+            "moduli; "
+            if st["model"] == "RotatE"
+            else "All three score DistMult as ⟨h, r, t⟩; "
+        )
+        + "PyG's loop applies the NSSA loss to `model(h, r, t)` because `model.loss` has one negative and "
         "no self-adversarial weights (see the script's docstring).",
         "",
         machine_line({**m, "loadavg_at_end": m.get("loadavg_at_end")}),
@@ -459,7 +491,7 @@ def markdown(p: dict) -> str:
         "",
         "Worker commands:",
         "",
-        *[f"- {LABELS[n]}: `{s['command']}`" for n, s in p["sides"].items()],
+        *[f"- {LABELS[n]}: `{s['command'].replace(str(REPO) + '/', '')}`" for n, s in p["sides"].items()],
     ]
     return "\n".join(lines) + "\n"
 
@@ -478,7 +510,7 @@ def plot(p: dict, path: Path) -> None:
             ax.plot(xs, ys, marker="o", label=LABELS[name])
     ax.set_xlabel("training wall time (min)")
     ax.set_ylabel("filtered test MRR")
-    ax.set_title(f"{p['dataset']}: RotatE, equal budget")
+    ax.set_title(f"{p['dataset']}: {p['settings']['model']}, equal budget")
     ax.set_ylim(bottom=0)
     ax.grid(alpha=0.3)
     ax.legend()

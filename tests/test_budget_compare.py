@@ -110,3 +110,20 @@ def test_eval_subset_is_seeded_sorted_and_whole_when_small(budget):
     a, b = budget.eval_subset(test, 4, seed=0), budget.eval_subset(test, 4, seed=0)
     assert torch.equal(a, b) and len(a) == 4 and torch.all(a[1:, 0] > a[:-1, 0])
     assert torch.equal(budget.eval_subset(test, 0), test) and torch.equal(budget.eval_subset(test, 50), test)
+
+
+def test_product_scorer_reproduces_pyg_distmult_forward(budget):
+    from torch_geometric.nn.kge import DistMult
+
+    torch.manual_seed(0)
+    model = DistMult(9, 3, hidden_channels=5)
+    fast = budget.product_scorer(model.node_emb.weight, model.rel_emb.weight)
+
+    @torch.no_grad()
+    def own(kept, rel, predict_head):
+        every = torch.arange(9).repeat(len(kept))
+        kept, rel = kept.repeat_interleave(9), rel.repeat_interleave(9)
+        return (model(every, rel, kept) if predict_head else model(kept, rel, every)).view(-1, 9)
+
+    triples = torch.tensor([[0, 1, 5], [4, 2, 2], [8, 0, 7], [3, 2, 3]])
+    assert budget.check_scorer(fast, own, triples, tolerance=1e-6) <= 1e-6
