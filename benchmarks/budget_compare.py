@@ -512,6 +512,7 @@ def plot(p: dict, path: Path) -> None:
     ax.set_ylabel("filtered test MRR")
     ax.set_title(f"{p['dataset']}: {p['settings']['model']}, equal budget")
     ax.set_ylim(bottom=0)
+    ax.set_xlim(left=0)
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
