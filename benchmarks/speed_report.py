@@ -152,8 +152,7 @@ def _sparse() -> list[dict]:
 BUDGET_PEERS = {"pykeen": "PyKEEN", "pyg": "PyG kge (NSSA loop of budget_compare.py)"}
 
 
-def _budget(dataset: str) -> list[dict]:
-    stem = f"budget_{dataset}"
+def _budget(stem: str) -> list[dict]:
     data = _load(stem)
     if data is None:
         return []
@@ -190,15 +189,19 @@ SOURCES = {
     "sparse_optimizer": "python benchmarks/sparse_optimizer.py",
     "budget_fb15k-237": "python benchmarks/budget_compare.py --dataset fb15k-237",
     "budget_wn18rr": "python benchmarks/budget_compare.py --dataset wn18rr",
+    "budget_fb15k-237_distmult": "python benchmarks/budget_compare.py --dataset fb15k-237 --model distmult "
+    "--budget 300 --points 3",
+    "budget_wn18rr_distmult": "python benchmarks/budget_compare.py --dataset wn18rr --model distmult "
+    "--budget 300 --points 3",
 }
+BUDGETS = [stem for stem in SOURCES if stem.startswith("budget_")]
 
 
 def main() -> None:
     rows = [
         *_train("train_speed", "PyKEEN first"),
         *_train("train_speed_reversed", "gnnns first"),
-        *_budget("fb15k-237"),
-        *_budget("wn18rr"),
+        *[row for stem in BUDGETS for row in _budget(stem)],
         *_eval(),
         *_encoders(),
         *_sparse(),
