@@ -31,7 +31,9 @@ RESULTS = Path("benchmarks") / "results"
 START, END = "<!-- bench:results:start -->", "<!-- bench:results:end -->"
 BUDGET_START, BUDGET_END = "<!-- bench:budget:start -->", "<!-- bench:budget:end -->"
 BUDGET_SIDES = {"gnnns": "gnnns", "pykeen": "PyKEEN", "pyg": "PyG kge"}
-BUDGET_COLUMNS = ("dataset", "budget", "library", "test MRR", "Hits@10", "steps", "epochs", "gnnns ahead by", "result")
+BUDGET_COLUMNS = (
+    "dataset", "model", "budget", "library", "test MRR", "Hits@10", "steps", "epochs", "gnnns ahead by", "result",
+)  # fmt: skip
 REQUIRED = ("name", "config", "dataset", "model", "published", "hardware", "expected_time")
 HARDWARE = ("cpu", "gpu")
 RESERVED = ("list", "readme")  # subcommands of ``gnnns bench``, so never benchmark names
@@ -392,22 +394,25 @@ def render_budget_table(results_dir: str | Path, root: str | Path | None = None)
         ours = sides.get("gnnns", {}).get("curve") or [None]
         link = relative(path, root)
         budget = format_seconds(record["budget_seconds"])
+        model = record.get("settings", {}).get("model", "?")
         for name, side in sides.items():
             label = BUDGET_SIDES.get(name, name)
             if not side.get("curve"):
                 why = (side.get("error") or "no evaluation").strip().splitlines()[-1][:80]
-                lines.append(f"| {record['dataset']} | {budget} | {label} | failed: {why} | | | | | [{link}]({link}) |")
+                lines.append(
+                    f"| {record['dataset']} | {model} | {budget} | {label} | failed: {why} | | | | | [{link}]({link}) |"
+                )
                 continue
             last = side["curve"][-1]
             ahead = "–" if name == "gnnns" or ours[-1] is None else f"{ours[-1]['mrr'] - last['mrr']:+.3f}"
             cells = [
-                record["dataset"], budget, label, f"{last['mrr']:.3f}", f"{last['hits@10']:.3f}",
+                record["dataset"], model, budget, label, f"{last['mrr']:.3f}", f"{last['hits@10']:.3f}",
                 f"{last['steps']:,}", f"{side['epochs']:.2f}", ahead, f"[{link}]({link})",
             ]  # fmt: skip
             lines.append("| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |")
         plot = path.with_suffix(".png")
         shown = f"; plot [{relative(plot, root)}]({relative(plot, root)})" if plot.is_file() else ""
-        notes.append(f"{record['dataset']}: `{record['command']}`{shown}.")
+        notes.append(f"{record['dataset']}, {model}: `{record['command']}`{shown}.")
     if notes:
         lines += ["", *notes]
     return "\n".join(lines) + "\n"

@@ -199,6 +199,7 @@ def budget_record(dataset: str = "wn18rr") -> dict:
     return {
         "dataset": dataset,
         "budget_seconds": 600.0,
+        "settings": {"model": "RotatE"},
         "command": f"python benchmarks/budget_compare.py --dataset {dataset}",
         "sides": {
             "gnnns": {"curve": curve((300, 900, 0.21, 0.40), (600, 1800, 0.3125, 0.5)), "epochs": 10.625},
@@ -216,14 +217,14 @@ def test_budget_table_rows_come_from_budget_files(tmp_path):
     link = "[benchmarks/results/budget_wn18rr.json](benchmarks/results/budget_wn18rr.json)"
     expected = "\n".join(
         [
-            "| dataset | budget | library | test MRR | Hits@10 | steps | epochs | gnnns ahead by | result |",
-            "|---|---|---|---|---|---|---|---|---|",
-            f"| wn18rr | 10 min | gnnns | 0.312 | 0.500 | 1,800 | 10.62 | – | {link} |",
+            "| dataset | model | budget | library | test MRR | Hits@10 | steps | epochs | gnnns ahead by | result |",
+            "|---|---|---|---|---|---|---|---|---|---|",
+            f"| wn18rr | RotatE | 10 min | gnnns | 0.312 | 0.500 | 1,800 | 10.62 | – | {link} |",
             # 0.3125 - 0.0625 = 0.25
-            f"| wn18rr | 10 min | PyKEEN | 0.062 | 0.125 | 410 | 2.50 | +0.250 | {link} |",
-            f"| wn18rr | 10 min | PyG kge | failed: MemoryError: too big | | | | | {link} |",
+            f"| wn18rr | RotatE | 10 min | PyKEEN | 0.062 | 0.125 | 410 | 2.50 | +0.250 | {link} |",
+            f"| wn18rr | RotatE | 10 min | PyG kge | failed: MemoryError: too big | | | | | {link} |",
             "",
-            "wn18rr: `python benchmarks/budget_compare.py --dataset wn18rr`; plot "
+            "wn18rr, RotatE: `python benchmarks/budget_compare.py --dataset wn18rr`; plot "
             "[benchmarks/results/budget_wn18rr.png](benchmarks/results/budget_wn18rr.png).",
         ]
     )
@@ -269,7 +270,7 @@ def test_cli_lists_runs_and_renders_the_readme(tmp_path, monkeypatch, capsys):
     assert "[plot](benchmarks/results/repro_tiny.png)" in text
     assert "not yet run" in text and f"{metrics['test']['mrr']:.3f} / {metrics['test']['hits@10']:.3f}" in text
     budget = text.split(bench.BUDGET_START)[1].split(bench.BUDGET_END)[0]
-    assert "| wn18rr | 10 min | PyKEEN | 0.062 | 0.125 | 410 | 2.50 | +0.250 |" in budget
+    assert "| wn18rr | RotatE | 10 min | PyKEEN | 0.062 | 0.125 | 410 | 2.50 | +0.250 |" in budget
     assert main(["bench", "readme"]) == 0
     assert capsys.readouterr().out.count("up to date") == 2
     (tmp_path / "README.md").write_text(f"# R\n{bench.START}\n{bench.END}\n")
