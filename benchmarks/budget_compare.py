@@ -208,9 +208,7 @@ def gnnns_worker(args) -> dict:
     model = trainer.model
 
     def score(kept, rel, predict_head):
-        ent, rels = model.embeddings()
-        relation, side = model._relation_and_side(rel, torch.full_like(kept, predict_head, dtype=torch.bool))
-        return model.score_queries(model.decoder.query(ent[kept], rels[relation], side), ent, chunk_size=256)
+        return model.score_all(kept, rel, predict_head, chunk_size=256)
 
     def evaluate():
         model.eval()
