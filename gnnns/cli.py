@@ -17,7 +17,9 @@ HELP = {
     "model": "decoder: transe, distmult, complex, rotate, rescal, conve",
     "decoder_options": "a decoder setting KEY=VALUE, repeatable: --decoder-option num_filters=200",
     "encoder": "encoder: embedding (a free vector per entity), rgcn or compgcn",
-    "encoder_options": "an encoder setting KEY=VALUE, repeatable: --encoder-option num_bases=2",
+    "encoder_options": (
+        "an encoder setting KEY=VALUE, repeatable: --encoder-option num_bases=2 (embedding: entity_dropout=0.1)"
+    ),
     "graph_mode": "GNN encoders: full (one pass over the whole graph per step) or neighbor (sampled subgraphs)",
     "num_neighbors": "neighbor mode: neighbours sampled per hop, comma-separated (-1: all)",
     "exclude_positives": "full mode: keep each batch's positive edges out of message passing",
@@ -52,6 +54,10 @@ HELP = {
     "optimizer": "adam, adagrad or sgd",
     "lr": "learning rate",
     "weight_decay": "L2 weight decay of the optimizer",
+    "lr_scheduler": "none, or plateau (lower the rate when the validation MRR stops improving)",
+    "lr_scheduler_options": (
+        "a plateau setting KEY=VALUE, repeatable: --lr-scheduler-option factor=0.95 (also patience, threshold, min_lr)"
+    ),
     "batch_size": "positives (or 1-N queries) per batch",
     "epochs": "training epochs",
     "checkpoint_every": "also write the checkpoint every N steps of an epoch, for resuming mid-epoch (0: epoch ends)",

@@ -47,6 +47,8 @@ class RunConfig:
     optimizer: str = "adam"
     lr: float = 0.01
     weight_decay: float = 0.0
+    lr_scheduler: str = "none"  # none | plateau (lower the rate when validation MRR stops improving)
+    lr_scheduler_options: dict = field(default_factory=dict)  # plateau: factor, patience, threshold, min_lr
     batch_size: int = 1024
     epochs: int = 15
     diagnostics_every: int = 10  # measure the negatives every N batches; 0: never
@@ -65,7 +67,7 @@ class RunConfig:
     output: str | None = None  # run directory; gnnns train picks runs/<dataset>-<model>-<time>
 
     def __post_init__(self) -> None:
-        for name in ("sampler_options", "encoder_options", "decoder_options"):
+        for name in ("sampler_options", "encoder_options", "decoder_options", "lr_scheduler_options"):
             if not isinstance(getattr(self, name), dict):
                 raise ValueError(f"{name} must be a mapping of setting: value, got {getattr(self, name)!r}")
         if self.checkpoint_every < 0 or self.checkpoint_seconds < 0:

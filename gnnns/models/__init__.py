@@ -36,8 +36,9 @@ def build_model(
         compile (bool): fuse scoring kernels with :func:`torch.compile`.
         encoder (str): ``embedding`` (a free vector per entity: a shallow model), ``rgcn`` or
             ``compgcn``. (default: ``embedding``)
-        encoder_options (dict, optional): keyword arguments of a GNN encoder (``num_layers``,
-            ``num_bases``, ``composition``, ...).
+        encoder_options (dict, optional): keyword arguments of the encoder: a GNN's
+            (``num_layers``, ``num_bases``, ``composition``, ...), or the embedding tables'
+            ``entity_dropout`` and ``relation_dropout``.
         sparse (bool): sparse gradients for the embedding tables of a shallow model: a step's
             gradient holds only the rows its batch touched, and a sparse optimizer
             (:func:`gnnns.training.optim.build_optimizer`) updates only those. What makes a
@@ -57,10 +58,19 @@ def build_model(
     decoder = _construct(DECODERS[key], f"decoder {key!r}", dim, **decoder_kwargs)
     num_rel = kg.num_relations * (2 if reciprocal else 1)
     if encoder == "embedding":
-        if encoder_options:
-            raise ValueError(f"the embedding encoder takes no options, got {sorted(encoder_options)}")
+        unknown = sorted(set(encoder_options or {}) - {"entity_dropout", "relation_dropout"})
+        if unknown:
+            raise ValueError(
+                f"the embedding encoder has no option {unknown}; its options: ['entity_dropout', 'relation_dropout']"
+            )
         enc = EmbeddingEncoder(
-            kg.num_entities, num_rel, decoder.entity_dim, decoder.relation_dim, decoder=decoder, sparse=sparse
+            kg.num_entities,
+            num_rel,
+            decoder.entity_dim,
+            decoder.relation_dim,
+            decoder=decoder,
+            sparse=sparse,
+            **(encoder_options or {}),
         )
         return KGCModel(enc, decoder, kg.num_relations, reciprocal=reciprocal, compile=compile)
     if sparse:

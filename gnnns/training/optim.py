@@ -184,3 +184,78 @@ def _dense(config: RunConfig, params: Iterable[nn.Parameter]) -> torch.optim.Opt
     if config.optimizer == "adagrad":
         return torch.optim.Adagrad(params, **kwargs)
     return torch.optim.SGD(params, **kwargs)
+
+
+class PlateauSchedule:
+    r"""Multiply the learning rate by :obj:`factor` when the validation MRR stops improving.
+
+    The rule of :class:`torch.optim.lr_scheduler.ReduceLROnPlateau` in ``mode="max"`` with a
+    relative threshold (LibKGE's ``lr_scheduler: ReduceLROnPlateau``): after each validation with
+    value :math:`v`, the evaluation counts as better when :math:`v > b (1 + \tau)` for the best
+    value :math:`b` so far; once more than :obj:`patience` evaluations in a row were not better,
+    every group's rate becomes :math:`\max(\eta \cdot \text{factor}, \eta_{\min})` and the count
+    restarts. It works on any object with ``param_groups`` (also :class:`CombinedOptimizer`) and
+    its state goes into the checkpoint.
+
+    Args:
+        optimizer: what to adjust (its ``param_groups``).
+        factor (float): :math:`0 < \text{factor} < 1`. (default: 0.1)
+        patience (int): evaluations without improvement tolerated. (default: 10)
+        threshold (float): :math:`\tau`. (default: 1e-4)
+        min_lr (float): :math:`\eta_{\min}`. (default: 0)
+    """
+
+    def __init__(
+        self, optimizer, factor: float = 0.1, patience: int = 10, threshold: float = 1e-4, min_lr: float = 0.0
+    ):
+        if not 0 < factor < 1 or patience < 0 or threshold < 0 or min_lr < 0:
+            raise ValueError(
+                f"PlateauSchedule: need 0 < factor < 1, patience >= 0, threshold >= 0, min_lr >= 0; got "
+                f"factor={factor}, patience={patience}, threshold={threshold}, min_lr={min_lr}"
+            )
+        self.optimizer = optimizer
+        self.factor, self.patience = float(factor), int(patience)
+        self.threshold, self.min_lr = float(threshold), float(min_lr)
+        self.best = -math.inf
+        self.bad = 0
+
+    def step(self, value: float) -> bool:
+        """Record one validation value; returns whether the rate was lowered."""
+        if value > self.best * (1 + self.threshold):  # best = -inf: any value is better
+            self.best, self.bad = float(value), 0
+            return False
+        self.bad += 1
+        if self.bad <= self.patience:
+            return False
+        self.bad = 0
+        for group in self.optimizer.param_groups:
+            group["lr"] = max(group["lr"] * self.factor, self.min_lr)
+        return True
+
+    @property
+    def lr(self) -> float:
+        return self.optimizer.param_groups[0]["lr"]
+
+    def state_dict(self) -> dict:
+        return {"best": self.best, "bad": self.bad}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.best, self.bad = float(state["best"]), int(state["bad"])
+
+
+LR_SCHEDULES = ("none", "plateau")
+
+
+def build_lr_schedule(config: RunConfig, optimizer) -> PlateauSchedule | None:
+    """The learning-rate schedule a config names (``lr_scheduler``, ``lr_scheduler_options``)."""
+    if config.lr_scheduler not in LR_SCHEDULES:
+        raise ValueError(f"unknown lr_scheduler {config.lr_scheduler!r}; expected one of {list(LR_SCHEDULES)}")
+    if config.lr_scheduler == "none":
+        if config.lr_scheduler_options:
+            raise ValueError(f"lr_scheduler_options {config.lr_scheduler_options} given without an lr_scheduler")
+        return None
+    valid = ("factor", "patience", "threshold", "min_lr")
+    unknown = sorted(set(config.lr_scheduler_options) - set(valid))
+    if unknown:
+        raise ValueError(f"lr_scheduler 'plateau' has no option {unknown}; its options: {list(valid)}")
+    return PlateauSchedule(optimizer, **config.lr_scheduler_options)

@@ -20,7 +20,7 @@ from gnnns.sampling import build_sampler
 from gnnns.sampling.diagnostics import NegativeDiagnostics
 from gnnns.training.distributed import SINGLE, Distributed, evaluate_split, process_group, rank_device, rank_seed
 from gnnns.training.graph_scoring import FullGraphScoring, SubgraphScoring
-from gnnns.training.optim import build_optimizer
+from gnnns.training.optim import build_lr_schedule, build_optimizer
 from gnnns.training.trainer import LAST, Trainer
 
 ONE_TO_N = ("1vsall", "kvsall")
@@ -122,11 +122,12 @@ def build_trainer(
         # Only rank 0's measurements are reported, so the others need not spend time on them.
         if config.diagnostics_every > 0 and distributed.is_main:
             diagnostics = NegativeDiagnostics(kg, config.diagnostics_every, config.hardness_queries)
+    optimizer = build_optimizer(config, model)
     return Trainer(
         model,
         kg,
         build_run_loss(config),
-        build_optimizer(config, model),
+        optimizer,
         loader,
         sampler=sampler,
         num_negatives=config.num_negatives,
@@ -144,6 +145,7 @@ def build_trainer(
         checkpoint_every=config.checkpoint_every,
         checkpoint_seconds=config.checkpoint_seconds,
         distributed=distributed,
+        lr_schedule=build_lr_schedule(config, optimizer),
     )
 
 

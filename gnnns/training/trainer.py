@@ -25,6 +25,7 @@ from gnnns.sampling.diagnostics import NegativeDiagnostics
 from gnnns.training import checkpoint
 from gnnns.training.distributed import SINGLE, Distributed, StepLoss, data_parallel, evaluate_split
 from gnnns.training.graph_scoring import FullGraphScoring, SubgraphScoring
+from gnnns.training.optim import PlateauSchedule
 
 LAST = "checkpoint.pt"
 BEST = "best.pt"
@@ -148,6 +149,8 @@ class Trainer:
         checkpoint_seconds (float): also write it when this many seconds have passed since the
             last one; 0: never. (default: 0)
         distributed (Distributed, optional): this process's place in a distributed run; None: alone.
+        lr_schedule (PlateauSchedule, optional): stepped with the validation MRR after every
+            validation; its state is in the checkpoint. (default: None, a constant rate)
     """
 
     def __init__(
@@ -173,6 +176,7 @@ class Trainer:
         checkpoint_every: int = 0,
         checkpoint_seconds: float = 0.0,
         distributed: Distributed | None = None,
+        lr_schedule: PlateauSchedule | None = None,
     ):
         if budget_clock not in CLOCKS:
             raise ValueError(f"budget_clock must be one of {sorted(CLOCKS)}, got {budget_clock!r}")
@@ -186,6 +190,7 @@ class Trainer:
         self.dist = distributed if distributed is not None else SINGLE
         _check_distributed(self.dist, loader, model)
         self.model, self.kg, self.loss, self.optimizer = model, kg, loss, optimizer
+        self.lr_schedule = lr_schedule
         self.scoring = scoring if scoring is not None else FullGraphScoring(model)
         if isinstance(self.scoring, SubgraphScoring) and regularizer_weight > 0:
             raise ValueError("the N3 regulariser needs full-graph embeddings; it is not available with subgraphs")
@@ -447,6 +452,10 @@ class Trainer:
         self.model.train()
         record["valid"] = metrics
         self.print(f"          valid mrr {metrics['mrr']:.4f}  hits@10 {metrics['hits@10']:.4f}")
+        if self.lr_schedule is not None:
+            if self.lr_schedule.step(metrics["mrr"]):
+                self.print(f"          learning rate lowered to {self.lr_schedule.lr:.4g}")
+            record["lr"] = self.lr_schedule.lr
         if metrics["mrr"] > self.best["mrr"]:
             self.best = {"mrr": metrics["mrr"], "epoch": self.epoch}
             self.bad_evaluations = 0
@@ -527,6 +536,8 @@ class Trainer:
         }
         if with_optimizer:
             state["optimizer"] = self.optimizer.state_dict()
+            if self.lr_schedule is not None:
+                state["lr_schedule"] = self.lr_schedule.state_dict()
             if self.dist.enabled:
                 state["ranks"] = self.dist.gather(local)
         return state
@@ -556,6 +567,8 @@ class Trainer:
         state = checkpoint.load(self.run_dir / LAST, map_location=self.device)
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
+        if self.lr_schedule is not None and "lr_schedule" in state:
+            self.lr_schedule.load_state_dict(state["lr_schedule"])
         self.epoch = int(state["epoch"])
         self.best = dict(state["best"])
         self.bad_evaluations = int(state["bad_evaluations"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gnnns.models.decoders.base import Decoder
@@ -32,6 +33,13 @@ class EmbeddingEncoder(nn.Module):
             (default: :obj:`None`)
         sparse (bool, optional): sparse gradients for the tables, see above.
             (default: :obj:`False`)
+        entity_dropout (float, optional): in training, each coordinate of the entity table is
+            zeroed with this probability and the rest scaled by :math:`1 / (1 - p)`, one mask per
+            :meth:`forward` call (so per training step: a query's own entity and the candidates it
+            is scored against share the step's mask). LibKGE's ``entity_embedder.dropout``
+            regularises its 1vsAll models this way; LibKGE draws the query rows' mask apart from
+            the candidates', which has the same expectation. (default: :obj:`0.0`)
+        relation_dropout (float, optional): the same for the relation table. (default: :obj:`0.0`)
     """
 
     def __init__(
@@ -42,8 +50,18 @@ class EmbeddingEncoder(nn.Module):
         relation_dim: int,
         decoder: Decoder | None = None,
         sparse: bool = False,
+        entity_dropout: float = 0.0,
+        relation_dropout: float = 0.0,
     ) -> None:
         super().__init__()
+        for name, p in (("entity_dropout", entity_dropout), ("relation_dropout", relation_dropout)):
+            if not 0.0 <= p < 1.0:
+                raise ValueError(f"EmbeddingEncoder: {name} must be in [0, 1), got {p}")
+        if sparse and (entity_dropout > 0 or relation_dropout > 0):
+            # Dropping out the whole table would make every step's gradient dense [E, d].
+            raise ValueError(
+                "EmbeddingEncoder: embedding dropout needs dense tables; it is not available with sparse=True"
+            )
         if decoder is not None and (decoder.entity_dim, decoder.relation_dim) != (entity_dim, relation_dim):
             raise ValueError(
                 f"EmbeddingEncoder: entity_dim={entity_dim}, relation_dim={relation_dim} do not match "
@@ -53,6 +71,8 @@ class EmbeddingEncoder(nn.Module):
         self.num_entities = num_entities
         self.num_relations = num_relations
         self.sparse = sparse
+        self.entity_dropout = float(entity_dropout)
+        self.relation_dropout = float(relation_dropout)
         self.entity = nn.Embedding(num_entities, entity_dim, sparse=sparse)
         self.relation = nn.Embedding(num_relations, relation_dim, sparse=sparse)
         # Only the initialiser is kept: registering the decoder here as well as in the model
@@ -74,9 +94,17 @@ class EmbeddingEncoder(nn.Module):
         """The embedding tables; :obj:`graph` is accepted for the encoder interface and ignored.
 
         Returns:
-            ``(entity_weight [E, entity_dim], relation_weight [R, relation_dim])``.
+            ``(entity_weight [E, entity_dim], relation_weight [R, relation_dim])``, dropped out
+            in training when :obj:`entity_dropout` / :obj:`relation_dropout` are set.
         """
-        return self.entity.weight, self.relation.weight
+        ent, rel = self.entity.weight, self.relation.weight
+        if self.training and self.entity_dropout > 0:
+            ent = F.dropout(ent, self.entity_dropout)
+        if self.training and self.relation_dropout > 0:
+            rel = F.dropout(rel, self.relation_dropout)
+        return ent, rel
 
     def extra_repr(self) -> str:
-        return f"num_entities={self.num_entities}, num_relations={self.num_relations}, sparse={self.sparse}"
+        extra = f", entity_dropout={self.entity_dropout}" if self.entity_dropout else ""
+        extra += f", relation_dropout={self.relation_dropout}" if self.relation_dropout else ""
+        return f"num_entities={self.num_entities}, num_relations={self.num_relations}, sparse={self.sparse}{extra}"
