@@ -65,3 +65,56 @@ def test_decoder_is_not_registered_twice():
 def test_dimension_mismatch_with_decoder_raises():
     with pytest.raises(ValueError, match="do not match RotatE"):
         EmbeddingEncoder(10, 3, 8, 8, decoder=RotatE(4))
+
+
+def test_embedding_dropout_zeroes_a_fraction_p_and_rescales_the_rest():
+    p = 0.3
+    encoder = EmbeddingEncoder(400, 20, 50, 10, entity_dropout=p, relation_dropout=0.5)
+    weight, rel_weight = encoder.entity.weight.detach(), encoder.relation.weight.detach()
+    torch.manual_seed(0)
+    ent, rel = encoder()
+    kept = ent != 0
+    # Inverted dropout: kept coordinates are w / (1 - p), dropped ones 0.
+    torch.testing.assert_close(ent[kept], weight[kept] / (1 - p))
+    assert abs((~kept).float().mean().item() - p) < 0.01  # 20,000 coordinates: sd 0.003
+    rel_kept = rel != 0
+    torch.testing.assert_close(rel[rel_kept], rel_weight[rel_kept] / 0.5)
+    assert abs((~rel_kept).float().mean().item() - 0.5) < 0.05
+    # The gradient reaches the kept coordinates only, scaled as they are.
+    ent.sum().backward()
+    grad = encoder.entity.weight.grad
+    torch.testing.assert_close(grad, kept.float() / (1 - p))
+
+
+def test_embedding_dropout_is_off_in_eval_mode_and_by_default():
+    encoder = EmbeddingEncoder(40, 3, 8, 4, entity_dropout=0.5, relation_dropout=0.5).eval()
+    ent, rel = encoder()
+    assert ent is encoder.entity.weight and rel is encoder.relation.weight
+    plain = EmbeddingEncoder(40, 3, 8, 4)
+    assert plain()[0] is plain.entity.weight
+
+
+def test_embedding_dropout_draws_a_new_mask_per_call():
+    encoder = EmbeddingEncoder(100, 3, 16, 4, entity_dropout=0.5)
+    first, second = encoder()[0] != 0, encoder()[0] != 0
+    assert not torch.equal(first, second)
+
+
+def test_embedding_dropout_rejects_bad_settings():
+    with pytest.raises(ValueError, match="entity_dropout must be in"):
+        EmbeddingEncoder(10, 3, 8, 4, entity_dropout=1.0)
+    with pytest.raises(ValueError, match="relation_dropout must be in"):
+        EmbeddingEncoder(10, 3, 8, 4, relation_dropout=-0.1)
+    with pytest.raises(ValueError, match="sparse=True"):
+        EmbeddingEncoder(10, 3, 8, 4, sparse=True, entity_dropout=0.1)
+
+
+def test_build_model_passes_embedding_dropout_and_names_the_options():
+    from gnnns.data import KnowledgeGraph
+    from gnnns.models import build_model
+
+    kg = KnowledgeGraph(torch.tensor([[0, 0, 1], [1, 1, 2]]), num_entities=3, num_relations=2)
+    model = build_model("complex", kg, 4, encoder_options={"entity_dropout": 0.2, "relation_dropout": 0.1})
+    assert (model.encoder.entity_dropout, model.encoder.relation_dropout) == (0.2, 0.1)
+    with pytest.raises(ValueError, match=r"no option \['num_layers'\].*entity_dropout"):
+        build_model("complex", kg, 4, encoder_options={"num_layers": 2})

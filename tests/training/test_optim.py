@@ -6,7 +6,14 @@ import torch
 from gnnns.config import RunConfig
 from gnnns.data import KnowledgeGraph
 from gnnns.models import build_model
-from gnnns.training.optim import CombinedOptimizer, LazyAdam, build_optimizer, sparse_parameters
+from gnnns.training.optim import (
+    CombinedOptimizer,
+    LazyAdam,
+    PlateauSchedule,
+    build_lr_schedule,
+    build_optimizer,
+    sparse_parameters,
+)
 
 
 def _kg(num_entities: int = 50) -> KnowledgeGraph:
@@ -196,3 +203,58 @@ def test_lazy_adam_refuses_dense_gradients():
     weight.grad = torch.ones(3, 2)
     with pytest.raises(RuntimeError, match="sparse gradients only"):
         LazyAdam([weight]).step()
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"factor": 0.5, "patience": 0},
+        {"factor": 0.95, "patience": 2, "threshold": 1e-2},
+        {"factor": 0.1, "patience": 1, "min_lr": 0.004},
+    ],
+)
+def test_plateau_schedule_follows_torch_reduce_lr_on_plateau(options):
+    """The same rates as PyTorch's ReduceLROnPlateau (mode max, relative threshold) over a
+    sequence with rises, ties, tiny gains and falls."""
+    values = [0.1, 0.2, 0.2, 0.19, 0.2001, 0.25, 0.24, 0.23, 0.22, 0.3, 0.3, 0.29, 0.28, 0.27, 0.26, 0.31]
+    ours_opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+    ref_opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+    ours = PlateauSchedule(ours_opt, **options)
+    ref = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        ref_opt, mode="max", threshold_mode="rel", **{"threshold": 1e-4, **options}
+    )
+    lowered = []
+    for value in values:
+        lowered.append(ours.step(value))
+        ref.step(value)
+        assert ours_opt.param_groups[0]["lr"] == pytest.approx(ref_opt.param_groups[0]["lr"], rel=1e-12)
+    assert any(lowered)  # every setting lowers the rate at least once on this sequence
+
+
+def test_plateau_schedule_reaches_every_group_of_a_combined_optimizer_and_saves_its_state():
+    a = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.2)
+    b = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.4)
+    schedule = PlateauSchedule(CombinedOptimizer([a, b]), factor=0.5, patience=0)
+    schedule.step(0.3)
+    assert schedule.step(0.3)  # not better: lowered at once with patience 0
+    assert (a.param_groups[0]["lr"], b.param_groups[0]["lr"]) == (0.1, 0.2)
+    state = schedule.state_dict()
+    fresh = PlateauSchedule(CombinedOptimizer([a, b]), factor=0.5, patience=0)
+    fresh.load_state_dict(state)
+    assert fresh.state_dict() == state == {"best": 0.3, "bad": 0}
+
+
+def test_build_lr_schedule_checks_its_settings():
+    model = torch.nn.Linear(2, 2)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    assert build_lr_schedule(RunConfig(), opt) is None
+    schedule = build_lr_schedule(RunConfig(lr_scheduler="plateau", lr_scheduler_options={"factor": 0.9}), opt)
+    assert schedule.factor == 0.9 and schedule.patience == 10
+    with pytest.raises(ValueError, match="unknown lr_scheduler 'cosine'"):
+        build_lr_schedule(RunConfig(lr_scheduler="cosine"), opt)
+    with pytest.raises(ValueError, match=r"no option \['gamma'\]"):
+        build_lr_schedule(RunConfig(lr_scheduler="plateau", lr_scheduler_options={"gamma": 0.5}), opt)
+    with pytest.raises(ValueError, match="without an lr_scheduler"):
+        build_lr_schedule(RunConfig(lr_scheduler_options={"factor": 0.5}), opt)
+    with pytest.raises(ValueError, match="0 < factor < 1"):
+        build_lr_schedule(RunConfig(lr_scheduler="plateau", lr_scheduler_options={"factor": 1.5}), opt)

@@ -144,3 +144,38 @@ def test_checkpoint_intervals_must_not_be_negative(tmp_path):
         config(tmp_path, "x", checkpoint_every=-1)
     with pytest.raises(ValueError, match="checkpoint_every and checkpoint_seconds must be >= 0"):
         config(tmp_path, "x", checkpoint_seconds=-5.0)
+
+
+def test_plateau_schedule_lowers_the_rate_after_validations_and_resumes_with_it(tmp_path, ring_kg):
+    # A threshold of 10 makes no validation after the first count as better, so with patience 0
+    # every later validation halves the rate: 0.05, then 0.025, 0.0125, 0.00625.
+    schedule = {"lr_scheduler": "plateau", "lr_scheduler_options": {"factor": 0.5, "patience": 0, "threshold": 10}}
+    train(config(tmp_path, "full", epochs=4, eval_every=1, **schedule), kg=ring_kg)
+    records = [json.loads(x) for x in (tmp_path / "full" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["lr"] for r in records] == pytest.approx([0.05, 0.025, 0.0125, 0.00625])
+    saved = load(tmp_path / "full" / "checkpoint.pt")
+    assert saved["optimizer"]["param_groups"][0]["lr"] == pytest.approx(0.00625)
+    assert saved["lr_schedule"]["bad"] == 0 and saved["lr_schedule"]["best"] == records[0]["valid"]["mrr"]
+    # Stopped after two epochs and resumed, the run reaches the same weights and rates.
+    train(config(tmp_path, "split", epochs=2, eval_every=1, **schedule), kg=ring_kg)
+    train(config(tmp_path, "split", epochs=4, eval_every=1, **schedule), resume=True, kg=ring_kg)
+    split = load(tmp_path / "split" / "checkpoint.pt")
+    assert split["lr_schedule"] == saved["lr_schedule"]
+    for key, value in saved["model"].items():
+        assert torch.equal(value, split["model"][key]), key
+
+
+def test_embedding_dropout_changes_training_but_not_evaluation(tmp_path, ring_kg):
+    plain = train(config(tmp_path, "plain", epochs=2, eval_every=0), kg=ring_kg)
+    dropped = train(
+        config(tmp_path, "dropped", epochs=2, eval_every=0, encoder_options={"entity_dropout": 0.5}), kg=ring_kg
+    )
+    assert plain["test"]["mrr"] != dropped["test"]["mrr"]
+    # Evaluating the trained model twice gives the same ranks: no dropout outside training.
+    from gnnns.evaluation import evaluate
+
+    model = build_model("distmult", ring_kg, 16, encoder_options={"entity_dropout": 0.5})
+    model.load_state_dict(load(tmp_path / "dropped" / "checkpoint.pt")["model"])
+    model.eval()
+    first = evaluate(model, ring_kg, "test")
+    assert evaluate(model, ring_kg, "test") == first
