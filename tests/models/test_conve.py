@@ -275,3 +275,31 @@ def test_one_step_lowers_the_one_to_n_loss():
     before.backward()
     optimizer.step()
     assert loss().item() < before.item()
+
+
+def test_libkge_layout_has_no_input_norm_and_no_affine_norms():
+    """LibKGE's ConvE: conv -> BN (no scale/shift) -> ReLU -> projection -> BN -> ReLU, no batch
+    norm of the image; written out with functional ops in eval mode."""
+    decoder = ConvE(DIM, input_norm=False, norm_affine=False).double().eval()
+    assert decoder.feature_norm.weight is None and decoder.hidden_norm.weight is None
+    gen = torch.Generator().manual_seed(3)
+    with torch.no_grad():
+        for p in decoder.parameters():
+            p.copy_(torch.randn(p.shape, generator=gen, dtype=p.dtype) * 0.5)
+        for bn in (decoder.feature_norm, decoder.hidden_norm):
+            bn.running_mean.copy_(torch.randn(bn.running_mean.shape, generator=gen))
+            bn.running_var.copy_(torch.rand(bn.running_var.shape, generator=gen) + 0.5)
+    head, rel = embeddings(decoder, 5)
+    tail, _ = embeddings(decoder, 5, seed=2)
+    h, w = decoder.height, decoder.width
+    image = torch.cat((head[:, :DIM].view(-1, 1, h, w), rel.view(-1, 1, h, w)), dim=2)
+
+    def bn(x, m):
+        shape = (1, -1) + (1,) * (x.dim() - 2)
+        return (x - m.running_mean.view(shape)) / (m.running_var.view(shape) + m.eps).sqrt()
+
+    x = F.relu(bn(F.conv2d(image, decoder.conv.weight), decoder.feature_norm)).flatten(1)
+    x = F.relu(bn(x @ decoder.fc.weight.t() + decoder.fc.bias, decoder.hidden_norm))
+    expected = (x * tail[:, :DIM]).sum(-1) + tail[:, DIM]
+    torch.testing.assert_close(decoder(head, rel, tail), expected)
+    decoder.reset_parameters()  # an Identity input norm has nothing to reset

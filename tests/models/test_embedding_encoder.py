@@ -118,3 +118,42 @@ def test_build_model_passes_embedding_dropout_and_names_the_options():
     assert (model.encoder.entity_dropout, model.encoder.relation_dropout) == (0.2, 0.1)
     with pytest.raises(ValueError, match=r"no option \['num_layers'\].*entity_dropout"):
         build_model("complex", kg, 4, encoder_options={"num_layers": 2})
+
+
+@pytest.mark.parametrize(
+    "init,scale,check",
+    [
+        (
+            "uniform",
+            0.28,
+            lambda w: w.abs().max() <= 0.28 and w.abs().max() > 0.27 and abs(w.std() - 0.28 / 3**0.5) < 0.01,
+        ),
+        ("normal", 0.1225, lambda w: abs(w.mean()) < 0.005 and abs(w.std() - 0.1225) < 0.005),
+        ("xavier_normal", None, lambda w: abs(w.std() - math.sqrt(2 / (2000 + 64))) < 0.001),
+    ],
+)
+def test_init_overrides_the_decoder_scheme(init, scale, check):
+    decoder = RotatE(32, margin=9.0)  # its own scheme would be uniform in +-11/32 and phases in +-pi
+    encoder = EmbeddingEncoder(
+        2000, 30, decoder.entity_dim, decoder.relation_dim, decoder=decoder, init=init, init_scale=scale
+    )
+    assert check(encoder.entity.weight.detach())
+
+
+def test_init_keeps_the_conve_bias_column_at_zero():
+    from gnnns.models.decoders import ConvE
+
+    decoder = ConvE(32, height=4)
+    encoder = EmbeddingEncoder(
+        50, 6, decoder.entity_dim, decoder.relation_dim, decoder=decoder, init="normal", init_scale=0.5
+    )
+    assert encoder.entity.weight[:, -1].eq(0).all() and encoder.entity.weight[:, :-1].ne(0).all()
+
+
+def test_init_settings_are_checked():
+    with pytest.raises(ValueError, match="unknown init 'kaiming'"):
+        EmbeddingEncoder(10, 3, 8, 4, init="kaiming")
+    with pytest.raises(ValueError, match="init_scale must be a positive number"):
+        EmbeddingEncoder(10, 3, 8, 4, init="uniform")
+    with pytest.raises(ValueError, match="init_scale must be a positive number"):
+        EmbeddingEncoder(10, 3, 8, 4, init="xavier_normal", init_scale=0.1)

@@ -67,6 +67,10 @@ class ConvE(Decoder):
             (default: :obj:`"stack"`)
         bias (bool, optional): learn the per-entity bias :math:`b_t` in the last coordinate of
             each entity row. (default: :obj:`True`)
+        input_norm (bool, optional): batch-normalise the image, as the official code does;
+            LibKGE's ConvE does not. (default: :obj:`True`)
+        norm_affine (bool, optional): give the batch norms a learned scale and shift, as the
+            official code does; LibKGE's have none (``affine=False``). (default: :obj:`True`)
     """
 
     def __init__(
@@ -80,6 +84,8 @@ class ConvE(Decoder):
         hidden_dropout: float = 0.3,
         stacking: str = "stack",
         bias: bool = True,
+        input_norm: bool = True,
+        norm_affine: bool = True,
     ) -> None:
         super().__init__()
         if stacking not in STACKINGS:
@@ -105,14 +111,14 @@ class ConvE(Decoder):
         self.bias_column = bias
         self.entity_dim = dim + 1 if bias else dim
         self.relation_dim = dim
-        self.input_norm = nn.BatchNorm2d(1)
+        self.input_norm = nn.BatchNorm2d(1, affine=norm_affine) if input_norm else nn.Identity()
         self.input_dropout = nn.Dropout(input_dropout)
         self.conv = nn.Conv2d(1, num_filters, kernel_size, bias=False)
-        self.feature_norm = nn.BatchNorm2d(num_filters)
+        self.feature_norm = nn.BatchNorm2d(num_filters, affine=norm_affine)
         self.feature_dropout = nn.Dropout2d(feature_dropout)
         self.fc = nn.Linear(num_filters * out_height * out_width, dim)
         self.hidden_dropout = nn.Dropout(hidden_dropout)
-        self.hidden_norm = nn.BatchNorm1d(dim)
+        self.hidden_norm = nn.BatchNorm1d(dim, affine=norm_affine)
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}, height={self.height}, width={self.width}, stacking={self.stacking!r}, bias={self.bias}"
@@ -121,7 +127,8 @@ class ConvE(Decoder):
         """Re-initialise the filters, the projection and the batch norms (running statistics
         included) with PyTorch's defaults, as the official code does."""
         for module in (self.input_norm, self.conv, self.feature_norm, self.fc, self.hidden_norm):
-            module.reset_parameters()
+            if not isinstance(module, nn.Identity):
+                module.reset_parameters()
 
     @torch.no_grad()
     def reset_embeddings(self, entity: Tensor, relation: Tensor) -> None:

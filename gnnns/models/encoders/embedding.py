@@ -5,10 +5,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gnnns.models.decoders.base import Decoder
+
+INITS: dict[str | None, Callable[[Tensor, float | None], Any]] = {
+    None: lambda table, scale: None,
+    "xavier_uniform": lambda table, scale: nn.init.xavier_uniform_(table),
+    "xavier_normal": lambda table, scale: nn.init.xavier_normal_(table),
+    "uniform": lambda table, scale: nn.init.uniform_(table, -scale, scale),
+    "normal": lambda table, scale: nn.init.normal_(table, 0.0, scale),
+}
 
 
 class EmbeddingEncoder(nn.Module):
@@ -40,6 +49,13 @@ class EmbeddingEncoder(nn.Module):
             regularises its 1vsAll models this way; LibKGE draws the query rows' mask apart from
             the candidates', which has the same expectation. (default: :obj:`0.0`)
         relation_dropout (float, optional): the same for the relation table. (default: :obj:`0.0`)
+        init (str, optional): initialise both tables with this scheme instead of the decoder's:
+            ``xavier_uniform``, ``xavier_normal`` (each table as an ``[rows, dim]`` matrix),
+            ``uniform`` (:math:`U(-a, a)`, :math:`a` = :obj:`init_scale`) or ``normal``
+            (:math:`N(0, \sigma^2)`, :math:`\sigma` = :obj:`init_scale`), LibKGE's
+            ``lookup_embedder.initialize``. A decoder's bias column (ConvE) still starts at 0.
+            (default: :obj:`None`, the decoder's scheme)
+        init_scale (float, optional): :math:`a` or :math:`\sigma` of ``uniform`` / ``normal``.
     """
 
     def __init__(
@@ -52,8 +68,17 @@ class EmbeddingEncoder(nn.Module):
         sparse: bool = False,
         entity_dropout: float = 0.0,
         relation_dropout: float = 0.0,
+        init: str | None = None,
+        init_scale: float | None = None,
     ) -> None:
         super().__init__()
+        if init not in INITS:
+            raise ValueError(f"EmbeddingEncoder: unknown init {init!r}; expected one of {list(INITS)}")
+        if (init in ("uniform", "normal")) != (init_scale is not None) or (init_scale is not None and init_scale <= 0):
+            raise ValueError(
+                f"EmbeddingEncoder: init_scale must be a positive number with init 'uniform' or 'normal' and only "
+                f"then; got init={init!r}, init_scale={init_scale!r}"
+            )
         for name, p in (("entity_dropout", entity_dropout), ("relation_dropout", relation_dropout)):
             if not 0.0 <= p < 1.0:
                 raise ValueError(f"EmbeddingEncoder: {name} must be in [0, 1), got {p}")
@@ -73,6 +98,8 @@ class EmbeddingEncoder(nn.Module):
         self.sparse = sparse
         self.entity_dropout = float(entity_dropout)
         self.relation_dropout = float(relation_dropout)
+        self.init, self.init_scale = init, init_scale
+        self._bias_column = bool(getattr(decoder, "bias_column", False))
         self.entity = nn.Embedding(num_entities, entity_dim, sparse=sparse)
         self.relation = nn.Embedding(num_relations, relation_dim, sparse=sparse)
         # Only the initialiser is kept: registering the decoder here as well as in the model
@@ -82,13 +109,21 @@ class EmbeddingEncoder(nn.Module):
         )
         self.reset_parameters()
 
+    @torch.no_grad()
     def reset_parameters(self) -> None:
-        """Re-initialise both tables (through the decoder's scheme when one was given)."""
-        if self._initialise is None:
-            nn.init.xavier_uniform_(self.entity.weight)
-            nn.init.xavier_uniform_(self.relation.weight)
+        """Re-initialise both tables: :obj:`init` when given, else the decoder's scheme (when
+        there is a decoder), else Xavier-uniform."""
+        tables = (self.entity.weight, self.relation.weight)
+        if self.init is not None:
+            for table in tables:
+                INITS[self.init](table, self.init_scale)
+            if self._bias_column:
+                self.entity.weight[:, -1].zero_()
+        elif self._initialise is None:
+            for table in tables:
+                nn.init.xavier_uniform_(table)
         else:
-            self._initialise(self.entity.weight, self.relation.weight)
+            self._initialise(*tables)
 
     def forward(self, graph: Any = None) -> tuple[Tensor, Tensor]:
         """The embedding tables; :obj:`graph` is accepted for the encoder interface and ignored.
