@@ -157,3 +157,5 @@ def test_init_settings_are_checked():
         EmbeddingEncoder(10, 3, 8, 4, init="uniform")
     with pytest.raises(ValueError, match="init_scale must be a positive number"):
         EmbeddingEncoder(10, 3, 8, 4, init="xavier_normal", init_scale=0.1)
+    with pytest.raises(ValueError, match="init_scale must be a positive number"):
+        EmbeddingEncoder(10, 3, 8, 4, init="normal", init_scale="1e-05")  # YAML 1.1 reads 1e-05 as text

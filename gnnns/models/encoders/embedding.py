@@ -74,7 +74,8 @@ class EmbeddingEncoder(nn.Module):
         super().__init__()
         if init not in INITS:
             raise ValueError(f"EmbeddingEncoder: unknown init {init!r}; expected one of {list(INITS)}")
-        if (init in ("uniform", "normal")) != (init_scale is not None) or (init_scale is not None and init_scale <= 0):
+        scaled = isinstance(init_scale, (int, float)) and not isinstance(init_scale, bool) and init_scale > 0
+        if (init in ("uniform", "normal")) != (init_scale is not None) or (init_scale is not None and not scaled):
             raise ValueError(
                 f"EmbeddingEncoder: init_scale must be a positive number with init 'uniform' or 'normal' and only "
                 f"then; got init={init!r}, init_scale={init_scale!r}"
