@@ -329,6 +329,22 @@ def _figures(metrics: dict, digits: int) -> str:
     return f"{metrics['mrr']:.{digits}f} / " + (f"{hits:.{digits}f}" if hits is not None else "–")
 
 
+# Settings that say where or how visibly a run went, not what it computed.
+_NOT_COMPARED = ("output", "device", "progress", "compile")
+
+
+def config_changes(entry: dict, result: dict) -> list[str]:
+    """The settings whose value in ``entry``'s config file (with the result's overrides) differs
+    from the one the result was trained with: a result is stale when this is not empty."""
+    saved = result.get("run_config")
+    if saved is None:
+        return []
+    values = read_config_file(entry["config_path"])
+    current = dataclasses.asdict(RunConfig.from_dict({**values, **result.get("overrides", {})}))
+    defaults = dataclasses.asdict(RunConfig())
+    return sorted(key for key in current if key not in _NOT_COMPARED and saved.get(key, defaults[key]) != current[key])
+
+
 def render_table(registry: list[dict], results_dir: str | Path, root: str | Path | None = None) -> str:
     """The README's results table: one row per registry entry, our figures from its result file.
 
@@ -353,6 +369,9 @@ def render_table(registry: list[dict], results_dir: str | Path, root: str | Path
             cells += ["not yet run", "not run", f"{entry['hardware']}, expected {entry['expected_time']}", "–"]
         else:
             note = "" if result["run"] == "full" else f" ({result['run']} run)"
+            changed = config_changes(entry, result)
+            if changed:
+                note += f"; config changed since ({', '.join(changed)}): rerun"
             if published is None:
                 verdict = "–" + note
             else:

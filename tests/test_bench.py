@@ -299,3 +299,19 @@ def test_cli_runs_an_entry_of_ours_without_a_published_figure(tmp_path, monkeypa
     assert "no published figure" in capsys.readouterr().out
     saved = json.loads((tmp_path / "benchmarks" / "results" / "repro_ours.json").read_text())
     assert saved["published"] is None and saved["reached"] is None
+
+
+def test_a_result_trained_with_other_settings_than_its_config_is_marked_stale(tmp_path):
+    registry = bench.load_registry(write_repo(tmp_path))
+    bench.run_reproduction(registry[0], {"epochs": 1}, tmp_path / "results", tmp_path / "run")
+
+    def verdict() -> str:
+        return bench.render_table(registry, tmp_path / "results", root=tmp_path).splitlines()[2].split(" | ")[4]
+
+    assert verdict().endswith("(shortened run)")  # the override is part of how it was run, not a change
+    config = tmp_path / "benchmarks" / "configs" / "tiny.yaml"
+    config.write_text(TINY.replace("dim: 8", "dim: 16") + "lr_scheduler: plateau\n")
+    assert verdict().endswith("(shortened run); config changed since (dim, lr_scheduler): rerun")
+    # A setting written out at its default value is no change.
+    config.write_text(TINY + "margin: 6.0\n")
+    assert verdict().endswith("(shortened run)")
