@@ -22,6 +22,10 @@ What each side runs:
   draws the same 128 uniform negatives and applies the NSSA loss (halved sum of the positive and
   negative means, as gnnns's) to ``model(h, r, t)``; the model, its initialisation, scores and
   loader are PyG's.
+* **pykeen-plain** (DistMult only, run on request: ``--order pykeen-plain --merge``): PyKEEN's
+  DistMult without its defaults from Yang et al. (unit-norm entities after every step, L2 0.1 on
+  relations), i.e. ``entity_constrainer=None, regularizer=None``: the same model as the other
+  sides train.
 
 Each side runs in a fresh process, one after the other (``--order``). Setup (imports, data,
 model) is outside the budget; everything inside the training loop is inside it.
@@ -29,6 +33,9 @@ model) is outside the budget; everything inside the training loop is inside it.
     GNNNS_DATA=/work/shared/datasets python benchmarks/budget_compare.py --dataset fb15k-237
     GNNNS_DATA=/work/shared/datasets python benchmarks/budget_compare.py --dataset wn18rr
     gnnns bench budget_compare -- --dataset wn18rr --budget 120       # a quick look
+    # add PyKEEN's unconstrained DistMult to an existing DistMult comparison:
+    python benchmarks/budget_compare.py --dataset wn18rr --model distmult --budget 300 --points 3 \
+        --order pykeen-plain --merge
 
 Writes ``benchmarks/results/budget_<dataset>.{json,md,png}``.
 """
@@ -52,8 +59,8 @@ DIM, BATCH, NEG, TEMP, LR = 200, 512, 128, 1.0, 1e-3
 # The NSSA margin of each model: the RotatE paper's 9 for the distance, none for DistMult's product.
 MARGINS = {"rotate": 9.0, "distmult": 0.0}
 NAMES = {"rotate": "RotatE", "distmult": "DistMult"}
-SIDES = ("gnnns", "pykeen", "pyg")
-LABELS = {"gnnns": "gnnns", "pykeen": "PyKEEN", "pyg": "PyG kge"}
+SIDES = ("gnnns", "pykeen", "pyg", "pykeen-plain")
+LABELS = {"gnnns": "gnnns", "pykeen": "PyKEEN", "pyg": "PyG kge", "pykeen-plain": "PyKEEN, no constraints"}
 
 
 def eval_subset(test: torch.Tensor, n: int, seed: int = 0) -> torch.Tensor:
@@ -230,9 +237,21 @@ def gnnns_worker(args) -> dict:
     return dict(curve=clock.curve, epochs=clock.triples / len(kg.train), config=config.to_dict())
 
 
-def pykeen_worker(args) -> dict:
+def pykeen_model(model: str, tf, seed: int, plain: bool = False):
+    """PyKEEN's RotatE or DistMult with the NSSA loss; ``plain`` drops DistMult's defaults from
+    Yang et al. (unit-norm entities after every step, L2 on relations), leaving the model the
+    other sides train."""
     from pykeen.losses import NSSALoss
     from pykeen.models import DistMult, RotatE
+
+    extra = dict(entity_constrainer=None, regularizer=None) if plain else {}
+    return {"rotate": RotatE, "distmult": DistMult}[model](
+        triples_factory=tf, embedding_dim=DIM, random_seed=seed,
+        loss=NSSALoss(margin=MARGINS[model], adversarial_temperature=TEMP), **extra,
+    )  # fmt: skip
+
+
+def pykeen_worker(args, plain: bool = False) -> dict:
     from pykeen.training import SLCWATrainingLoop
     from pykeen.training.callbacks import TrainingCallback
     from pykeen.triples import TriplesFactory
@@ -244,10 +263,7 @@ def pykeen_worker(args) -> dict:
         relation_to_id={n: i for i, n in enumerate(kg.relation_names)},
     )
     torch.manual_seed(args.seed)
-    model = {"rotate": RotatE, "distmult": DistMult}[args.model](
-        triples_factory=tf, embedding_dim=DIM, random_seed=args.seed,
-        loss=NSSALoss(margin=MARGINS[args.model], adversarial_temperature=TEMP),
-    )  # fmt: skip
+    model = pykeen_model(args.model, tf, args.seed, plain)
     loop = SLCWATrainingLoop(
         model=model, triples_factory=tf, optimizer=torch.optim.Adam(model.parameters(), lr=LR),
         negative_sampler="basic", negative_sampler_kwargs=dict(num_negs_per_pos=NEG),
@@ -343,7 +359,12 @@ def pyg_worker(args) -> dict:
     return dict(curve=clock.curve, epochs=clock.triples / len(train))
 
 
-WORKERS = {"gnnns": gnnns_worker, "pykeen": pykeen_worker, "pyg": pyg_worker}
+WORKERS = {
+    "gnnns": gnnns_worker,
+    "pykeen": pykeen_worker,
+    "pyg": pyg_worker,
+    "pykeen-plain": lambda args: pykeen_worker(args, plain=True),
+}
 
 
 def worker_args(args, side: str) -> list[str]:
@@ -370,6 +391,11 @@ def main() -> None:
     parser.add_argument("--compile", action=argparse.BooleanOptionalAction, default=False)
     parser.add_argument("--output", default=None, help="results stem (default budget_<dataset>)")
     parser.add_argument("--render-only", action="store_true", help="rewrite .md/.png from the existing .json")
+    parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="add (or replace) the --order sides in the existing .json",
+    )
     parser.add_argument("--worker", choices=SIDES, help=argparse.SUPPRESS)
     args = parser.parse_args()
     stem = args.output or f"budget_{args.dataset}" + ("" if args.model == "rotate" else f"_{args.model}")
@@ -390,6 +416,20 @@ def main() -> None:
     for side in args.order.split(","):
         if side not in SIDES:
             raise SystemExit(f"unknown side {side!r}; choose from {', '.join(SIDES)}")
+        if side == "pykeen-plain" and args.model != "distmult":
+            raise SystemExit("pykeen-plain is PyKEEN's DistMult without constraints; use it with --model distmult")
+    existing = None
+    if args.merge:
+        path = RESULTS / f"{stem}.json"
+        if not path.is_file():
+            raise SystemExit(f"--merge: {path} does not exist; run the comparison without --merge first")
+        existing = json.loads(path.read_text())
+        if existing["budget_seconds"] != args.budget or existing["eval_triples"] != args.eval_triples:
+            raise SystemExit(
+                f"--merge: {path} was measured with --budget {existing['budget_seconds']:g} --eval-triples "
+                f"{existing['eval_triples']}; give the same"
+            )
+    for side in args.order.split(","):
         argv = worker_args(args, side)
         try:
             out, wall = run_worker(argv)
@@ -397,9 +437,16 @@ def main() -> None:
         except RuntimeError as err:
             out = dict(error=str(err)[-2000:])
         out["command"] = "python " + shlex.join(argv)  # run from the repository root
+        if existing is not None:
+            out["merged"] = dict(machine=machine_info(), date=time.strftime("%Y-%m-%d %H:%M"))
         sides[side] = out
         print(side, json.dumps(out.get("curve", out.get("error")))[-600:], flush=True)
     machine["loadavg_at_end"] = os.getloadavg()
+    if existing is not None:
+        existing["sides"].update(sides)
+        save(stem, existing, markdown(existing))
+        plot(existing, RESULTS / f"{stem}.png")
+        return
     payload = dict(
         machine=machine,
         dataset=args.dataset,
@@ -462,7 +509,7 @@ def markdown(p: dict) -> str:
             f"{last['steps']:,} | {s['epochs']:.2f} | {along} |"
         )
     ours = final(p["sides"].get("gnnns", {}))
-    for peer in ("pykeen", "pyg"):
+    for peer in [n for n in p["sides"] if n != "gnnns"]:
         theirs = final(p["sides"].get(peer, {}))
         if ours and theirs:
             lines.append(
@@ -483,7 +530,13 @@ def markdown(p: dict) -> str:
         "no self-adversarial weights (see the script's docstring).",
         "",
         machine_line({**m, "loadavg_at_end": m.get("loadavg_at_end")}),
-        f"Order: {p['order']} (sequential, each in a fresh process).",
+        f"Order: {p['order']} (sequential, each in a fresh process)."
+        + "".join(
+            f" {LABELS[n]} was run later and merged in ({s['merged']['date']}, load average "
+            f"{(s['merged']['machine'].get('loadavg_at_start') or ['?'])[0]})."
+            for n, s in p["sides"].items()
+            if s.get("merged")
+        ),
         "",
         f"Command: `{p['command']}`",
         "",

@@ -30,7 +30,7 @@ REGISTRY = Path("benchmarks") / "reproductions.yaml"
 RESULTS = Path("benchmarks") / "results"
 START, END = "<!-- bench:results:start -->", "<!-- bench:results:end -->"
 BUDGET_START, BUDGET_END = "<!-- bench:budget:start -->", "<!-- bench:budget:end -->"
-BUDGET_SIDES = {"gnnns": "gnnns", "pykeen": "PyKEEN", "pyg": "PyG kge"}
+BUDGET_SIDES = {"gnnns": "gnnns", "pykeen": "PyKEEN", "pyg": "PyG kge", "pykeen-plain": "PyKEEN, no constraints"}
 BUDGET_COLUMNS = (
     "dataset", "model", "budget", "library", "test MRR", "Hits@10", "steps", "epochs", "gnnns ahead by", "result",
 )  # fmt: skip

@@ -127,3 +127,48 @@ def test_product_scorer_reproduces_pyg_distmult_forward(budget):
 
     triples = torch.tensor([[0, 1, 5], [4, 2, 2], [8, 0, 7], [3, 2, 3]])
     assert budget.check_scorer(fast, own, triples, tolerance=1e-6) <= 1e-6
+
+
+def test_pykeen_plain_distmult_has_no_constraint_and_no_penalty(budget):
+    from pykeen.triples import TriplesFactory
+
+    kg = synthetic_kg(num_people=100, num_cities=4, num_countries=2, num_continents=1, num_orgs=3, num_clubs=2)
+    tf = TriplesFactory(
+        mapped_triples=kg.train,
+        entity_to_id={n: i for i, n in enumerate(kg.entity_names)},
+        relation_to_id={n: i for i, n in enumerate(kg.relation_names)},
+    )
+    default = budget.pykeen_model("distmult", tf, 0)
+    plain = budget.pykeen_model("distmult", tf, 0, plain=True)
+    # PyKEEN's default DistMult keeps entities at unit norm and penalises relations.
+    assert default.entity_representations[0].constrainer is not None
+    assert plain.entity_representations[0].constrainer is None
+    assert plain.entity_representations[0].regularizer is None
+    assert plain.relation_representations[0].regularizer is None
+    plain.post_parameter_update()
+    norms = plain.entity_representations[0](indices=None).norm(dim=-1)
+    assert not torch.allclose(norms, torch.ones_like(norms))
+
+
+def test_a_merged_side_is_reported_with_when_it_ran(budget):
+    curve = [dict(mrr=0.3, **{"hits@1": 0.2, "hits@10": 0.5}, steps=100, train_seconds=60.0)]
+    machine = dict(
+        cpu="X", cores=2, torch="2", torch_threads=2, pykeen="1", python="3", gnnns_commit="c", date="d",
+        loadavg_at_start=[1.5, 1, 1], loadavg_at_end=[1, 1, 1],
+    )  # fmt: skip
+    payload = dict(
+        machine=machine, dataset="wn18rr", budget_seconds=60, eval_triples=10, order="gnnns,pykeen,pyg",
+        settings=dict(model="DistMult", dim=200, batch_size=512, negatives=128, loss="NSSA", optimizer="Adam"),
+        command="python benchmarks/budget_compare.py",
+        sides={
+            "gnnns": dict(curve=curve, epochs=1.0, command="gnnns"),
+            "pykeen-plain": dict(
+                curve=[dict(curve[0], mrr=0.25, steps=50)], epochs=0.5, command="p",
+                merged=dict(machine=dict(machine, loadavg_at_start=[0.7, 1, 1]), date="2026-11-21 15:00"),
+            ),
+        },
+    )  # fmt: skip
+    text = budget.markdown(payload)
+    assert "| PyKEEN, no constraints | 0.2500 |" in text
+    assert "gnnns − PyKEEN, no constraints: **+0.0500** MRR" in text and "(2.00× the steps)" in text
+    assert "PyKEEN, no constraints was run later and merged in (2026-11-21 15:00, load average 0.7)." in text
