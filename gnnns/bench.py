@@ -243,6 +243,8 @@ def run_reproduction(
     values = read_config_file(entry["config_path"])
     config = RunConfig.from_dict({**values, **overrides, "output": str(run_dir)}, source=str(entry["config_path"]))
     run_dir.mkdir(parents=True, exist_ok=True)
+    # The code that trains is the code checked out now, not at the end of a run of hours.
+    git = git_commit(root)
     start = time.perf_counter()
     result = train(config)
     wall = time.perf_counter() - start
@@ -251,6 +253,7 @@ def run_reproduction(
             f"{entry['config_path']}: the run was not evaluated (eval_every: -1); a reproduction needs test metrics"
         )
     record = _record(entry, overrides, values, config, result, wall, root)
+    record["git"] = git
     record["command"] = command or bench_command(entry["name"], overrides)
     results_dir.mkdir(parents=True, exist_ok=True)
     from gnnns.plots import plot_runs
@@ -288,7 +291,6 @@ def _record(
         "machine": machine(),
         "torch": torch.__version__,
         "gnnns": gnnns.__version__,
-        "git": git_commit(root),
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
     }
 
