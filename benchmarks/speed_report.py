@@ -149,7 +149,11 @@ def _sparse() -> list[dict]:
     ]
 
 
-BUDGET_PEERS = {"pykeen": "PyKEEN", "pyg": "PyG kge (NSSA loop of budget_compare.py)"}
+BUDGET_PEERS = {
+    "pykeen": "PyKEEN",
+    "pyg": "PyG kge (NSSA loop of budget_compare.py)",
+    "pykeen-plain": "PyKEEN, DistMult without constraints (run later, merged)",
+}
 
 
 def _budget(stem: str) -> list[dict]:

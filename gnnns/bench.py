@@ -213,6 +213,7 @@ def run_reproduction(
     results_dir: str | Path | None = None,
     run_dir: str | Path | None = None,
     command: str | None = None,
+    resume: bool = False,
 ) -> dict:
     """Train ``entry``'s config and write ``results_dir/repro_<name>.json``; returns what it wrote.
 
@@ -226,6 +227,11 @@ def run_reproduction(
             (default: ``runs/bench/<name>`` of the repository)
         command (str, optional): the command line to record. (default: the equivalent
             ``gnnns bench`` command)
+        resume (bool): continue the run in ``run_dir`` from its checkpoint (an interrupted
+            reproduction loses at most the epoch in progress). The record's ``train_seconds``
+            then sums every epoch's training time from ``metrics.jsonl``, and ``wall_seconds``
+            adds this process's evaluation time to it (evaluations before the resume are not
+            counted); ``resumed`` says from which epoch. (default: False)
 
     The record holds the entry's description and published figures, the overrides, the test
     and validation metrics, ``reached`` (:func:`reached` on the test MRR), ``run``
@@ -243,10 +249,18 @@ def run_reproduction(
     values = read_config_file(entry["config_path"])
     config = RunConfig.from_dict({**values, **overrides, "output": str(run_dir)}, source=str(entry["config_path"]))
     run_dir.mkdir(parents=True, exist_ok=True)
+    resumed_from = None
+    if resume:
+        from gnnns.training import checkpoint
+
+        last = run_dir / "checkpoint.pt"
+        if not last.is_file():
+            raise FileNotFoundError(f"--resume: {last} does not exist; run `gnnns bench {entry['name']}` first")
+        resumed_from = int(checkpoint.load(last, map_location="cpu")["epoch"])
     # The code that trains is the code checked out now, not at the end of a run of hours.
     git = git_commit(root)
     start = time.perf_counter()
-    result = train(config)
+    result = train(config, resume=resume)
     wall = time.perf_counter() - start
     if "test" not in result:
         raise ValueError(
@@ -254,6 +268,12 @@ def run_reproduction(
         )
     record = _record(entry, overrides, values, config, result, wall, root)
     record["git"] = git
+    if resume:
+        epochs = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text(encoding="utf-8").splitlines()]
+        trained = sum(r.get("train_seconds", 0.0) for r in epochs)
+        record["resumed"] = {"from_epoch": resumed_from, "this_process_wall_seconds": wall}
+        record["wall_seconds"] = trained + (wall - result["summary"]["train_seconds"])
+        record["train_seconds"] = trained
     record["command"] = command or bench_command(entry["name"], overrides)
     results_dir.mkdir(parents=True, exist_ok=True)
     from gnnns.plots import plot_runs
@@ -384,7 +404,8 @@ def render_table(registry: list[dict], results_dir: str | Path, root: str | Path
             cells += [
                 _figures(result["test"], 3),
                 verdict,
-                f"{_machine_text(result['machine'])}, {format_seconds(result['wall_seconds'])}",
+                f"{_machine_text(result['machine'])}, {format_seconds(result['wall_seconds'])}"
+                + (f" (resumed at epoch {result['resumed']['from_epoch']})" if result.get("resumed") else ""),
                 f"[{path}]({path}){plot}",
             ]
         cells.append(f"`gnnns bench {entry['name']}`")

@@ -249,7 +249,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
         if args.extra:
             raise ValueError(f"{args.name} is a reproduction; arguments after -- are for scripts, got {args.extra}")
         command = shlex.join(["gnnns", *args.argv])
-        record = bench.run_reproduction(reproductions[args.name], overrides, results, command=command)
+        record = bench.run_reproduction(
+            reproductions[args.name], overrides, results, command=command, resume=args.resume
+        )
         m = record["test"]
         if record["published"] is None:
             verdict = f"a run of ours, no published figure; {record['run']} run"
@@ -260,7 +262,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         print(f"wrote {results / f'repro_{args.name}.json'}")
         return 0
     if args.name in scripts:
-        if overrides or args.output:
+        if overrides or args.output or args.resume:
             raise ValueError(
                 f"{args.name} is a script: pass its own options after --, e.g. gnnns bench {args.name} -- --help"
             )
@@ -322,6 +324,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--output", default=None, help="results folder (default: benchmarks/results)")
     bench.add_argument("--registry", default=None, help="registry file (default: benchmarks/reproductions.yaml)")
     bench.add_argument("--readme", default=None, help="readme: the file to update (default: README.md)")
+    bench.add_argument(
+        "--resume", action="store_true", help="reproductions: continue runs/bench/NAME from its checkpoint"
+    )
     bench.set_defaults(func=cmd_bench, extra=[])
     return parser
 

@@ -315,3 +315,20 @@ def test_a_result_trained_with_other_settings_than_its_config_is_marked_stale(tm
     # A setting written out at its default value is no change.
     config.write_text(TINY + "margin: 6.0\n")
     assert verdict().endswith("(shortened run)")
+
+
+def test_an_interrupted_reproduction_resumes_from_its_checkpoint(tmp_path):
+    registry = bench.load_registry(write_repo(tmp_path))
+    with pytest.raises(FileNotFoundError, match=r"checkpoint\.pt does not exist"):
+        bench.run_reproduction(registry[0], {}, tmp_path / "results", tmp_path / "run", resume=True)
+    # One epoch, then the rest of the config's two as a resumed run: the same weights as in one go.
+    bench.run_reproduction(registry[0], {"epochs": 1}, tmp_path / "results", tmp_path / "run")
+    record = bench.run_reproduction(registry[0], {}, tmp_path / "results", tmp_path / "run", resume=True)
+    whole = bench.run_reproduction(registry[0], {}, tmp_path / "other", tmp_path / "whole")
+    assert record["resumed"]["from_epoch"] == 1 and record["epochs_trained"] == 2 and record["run"] == "full"
+    assert record["test"] == whole["test"]
+    epochs = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [e["epoch"] for e in epochs] == [1, 2]
+    assert record["train_seconds"] == pytest.approx(sum(e["train_seconds"] for e in epochs))
+    row = bench.render_table(registry, tmp_path / "results", root=tmp_path).splitlines()[2]
+    assert "(resumed at epoch 1)" in row and "resumed" not in whole
