@@ -29,6 +29,7 @@ HELP = {
     "p": "norm of TransE (1 or 2)",
     "training": "negative (negative sampling), 1vsall or kvsall (1-N scoring, reciprocal relations)",
     "reciprocal": "answer head queries through inverse relations",
+    "head_queries": "1-N training: inverse (ask (?, r, t) as (t, r^-1, ?)) or direct (the decoder's own head query)",
     "sampler": (
         "negative sampler: uniform, bernoulli, khop, typed, inbatch, dynamic, nscaching, adversarial, "
         "mixture, curriculum"

@@ -31,6 +31,7 @@ class RunConfig:
     exclude_positives: bool = False  # full mode: keep the batch's positive edges out of message passing
     training: str = "negative"  # negative | 1vsall | kvsall
     reciprocal: bool = False
+    head_queries: str = "inverse"  # 1-N training: inverse (t, r^-1, ?) | direct (?, r, t) with the decoder's head query
     sampler: str = "uniform"
     sampler_options: dict = field(default_factory=dict)  # keyword arguments of the sampler
     filter_negatives: bool = False

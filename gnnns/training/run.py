@@ -33,13 +33,26 @@ def seed_everything(seed: int) -> None:
 
 
 def build_run_model(config: RunConfig, kg: KnowledgeGraph) -> KGCModel:
-    """The model a config describes (1-N training and ConvE imply reciprocal relations)."""
+    """The model a config describes.
+
+    1-N training and ConvE imply reciprocal relations, except that ``head_queries: direct`` (1-N
+    training only) scores head queries :math:`(?, r, t)` with the decoder's own head query, as
+    LibKGE's models without ``reciprocal_relations_model`` do. ConvE answers tail queries only.
+    """
     kwargs = dict(config.decoder_options)
     if config.model == "transe":
         kwargs.setdefault("p", config.p)
     if config.model == "rotate":
         kwargs.setdefault("margin", config.margin)
-    reciprocal = config.reciprocal or config.training in ONE_TO_N or config.model == "conve"
+    if config.head_queries not in ("inverse", "direct"):
+        raise ValueError(f"head_queries must be 'inverse' or 'direct', got {config.head_queries!r}")
+    direct = config.head_queries == "direct"
+    if direct and (config.training not in ONE_TO_N or config.reciprocal or config.model == "conve"):
+        raise ValueError(
+            "head_queries: direct is for 1-N training (1vsall, kvsall) without reciprocal relations and not with "
+            "ConvE, which answers tail queries only"
+        )
+    reciprocal = config.reciprocal or (config.training in ONE_TO_N and not direct) or config.model == "conve"
     model = build_model(
         config.model,
         kg,

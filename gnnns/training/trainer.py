@@ -272,7 +272,10 @@ class Trainer:
 
     def _one_to_n_loss(self, queries: Tensor, targets: Tensor) -> Tensor:
         queries, targets = queries.to(self.device), targets.to(self.device)
-        scores = self.model.score_all(queries[:, 0], queries[:, 1], predict_head=False)
+        # The loader asks a head query (?, r, t) as (t, r + R); without inverse relations the
+        # model answers it as the head query of r.
+        relation, predict_head = self._query_relation(queries[:, 1])
+        scores = self.model.score_all(queries[:, 0], relation, predict_head=predict_head)
         loss = self.loss.forward_all(scores, targets)
         if self.regularizer_weight > 0:
             answers = targets if targets.dim() == 1 else None
@@ -288,7 +291,16 @@ class Trainer:
     def _n3_queries(self, queries: Tensor, answers: Tensor | None) -> Tensor:
         ent, rel = self.model.embeddings()
         tail = ent[answers] if answers is not None else None
-        return _n3_norm(ent[queries[:, 0]], rel[queries[:, 1]], tail)
+        # N3 is symmetric in head and tail: a head query's entities need no swapping.
+        return _n3_norm(ent[queries[:, 0]], rel[self._query_relation(queries[:, 1])[0]], tail)
+
+    def _query_relation(self, relation: Tensor) -> tuple[Tensor, Tensor | bool]:
+        """A 1-N query's relation id and side for the model: ``r + R`` (the loader's head query of
+        ``r``) stays an inverse relation with reciprocal relations and is ``r``, head side, without."""
+        if self.model.reciprocal:
+            return relation, False
+        head = relation >= self.model.num_relations
+        return relation - head.long() * self.model.num_relations, head
 
     # -- epochs ----------------------------------------------------------------------------
     def fit(self, epochs: int) -> dict:

@@ -179,3 +179,48 @@ def test_embedding_dropout_changes_training_but_not_evaluation(tmp_path, ring_kg
     model.eval()
     first = evaluate(model, ring_kg, "test")
     assert evaluate(model, ring_kg, "test") == first
+
+
+def test_direct_head_queries_score_every_head_with_the_relation_itself(tmp_path, ring_kg):
+    """1-N training without inverse relations (LibKGE without reciprocal_relations_model): the
+    loader's head query (t, r + R) is scored as s(e, r, t) for every entity e, brute force."""
+    from gnnns.training.run import build_trainer
+
+    cfg = config(tmp_path, "direct", model="complex", training="1vsall", loss="sce", head_queries="direct")
+    cfg.regularizer_weight = 0.01
+    trainer = build_trainer(cfg, ring_kg, None)
+    model = trainer.model
+    assert not model.reciprocal and model.encoder.relation.weight.shape[0] == ring_kg.num_relations
+    queries, answers = next(iter(trainer.loader))
+    assert (queries[:, 1] >= ring_kg.num_relations).any() and (queries[:, 1] < ring_kg.num_relations).any()
+    model.eval()  # no dropout in ComplEx; eval only to be explicit
+    with torch.no_grad():
+        got = trainer._one_to_n_loss(queries, answers)
+        R, E = ring_kg.num_relations, ring_kg.num_entities
+        losses, n3 = [], []
+        ent, rel = model.encoder.entity.weight, model.encoder.relation.weight
+        for (kept, r), answer in zip(queries.tolist(), answers.tolist(), strict=True):
+            others = torch.arange(E)
+            if r >= R:  # (?, r - R, kept)
+                triples = torch.stack([others, torch.full_like(others, r - R), torch.full_like(others, kept)], 1)
+            else:
+                triples = torch.stack([torch.full_like(others, kept), torch.full_like(others, r), others], 1)
+            scores = model.score(triples)
+            losses.append(torch.logsumexp(scores, 0) - scores[answer])
+            n3.append(sum(x.abs().pow(3).sum() for x in (ent[kept], rel[r % R], ent[answer])))
+        expected = torch.stack(losses).mean() + 0.01 * torch.stack(n3).mean()
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_direct_head_queries_are_refused_where_they_do_not_apply(tmp_path, ring_kg):
+    from gnnns.training.run import build_trainer
+
+    for bad in (
+        dict(head_queries="direct"),  # negative sampling
+        dict(training="1vsall", loss="sce", head_queries="direct", model="conve", dim=8),
+        dict(training="1vsall", loss="sce", head_queries="direct", reciprocal=True),
+    ):
+        with pytest.raises(ValueError, match="head_queries: direct is for 1-N training"):
+            build_trainer(config(tmp_path, "bad", **bad), ring_kg, None)
+    with pytest.raises(ValueError, match="head_queries must be 'inverse' or 'direct'"):
+        build_trainer(config(tmp_path, "bad", training="1vsall", loss="sce", head_queries="both"), ring_kg, None)
