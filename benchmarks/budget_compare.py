@@ -524,7 +524,7 @@ def markdown(p: dict) -> str:
             "PyKEEN's and PyG's RotatE score with the L2 norm of h∘r − t, gnnns's with the paper's sum of complex "
             "moduli; "
             if st["model"] == "RotatE"
-            else "All three score DistMult as ⟨h, r, t⟩; "
+            else "Every side scores DistMult as ⟨h, r, t⟩; "
         )
         + "PyG's loop applies the NSSA loss to `model(h, r, t)` because `model.loss` has one negative and "
         "no self-adversarial weights (see the script's docstring).",
@@ -533,7 +533,7 @@ def markdown(p: dict) -> str:
         f"Order: {p['order']} (sequential, each in a fresh process)."
         + "".join(
             f" {LABELS[n]} was run later and merged in ({s['merged']['date']}, load average "
-            f"{(s['merged']['machine'].get('loadavg_at_start') or ['?'])[0]})."
+            f"{_first_load(s['merged']['machine'])} at its start)."
             for n, s in p["sides"].items()
             if s.get("merged")
         ),
@@ -545,6 +545,11 @@ def markdown(p: dict) -> str:
         *[f"- {LABELS[n]}: `{s['command'].replace(str(REPO) + '/', '')}`" for n, s in p["sides"].items()],
     ]
     return "\n".join(lines) + "\n"
+
+
+def _first_load(machine: dict) -> str:
+    load = machine.get("loadavg_at_start")
+    return f"{load[0]:.2f}" if load else "unknown"
 
 
 def plot(p: dict, path: Path) -> None:
