@@ -282,14 +282,20 @@ class Trainer:
             loss = loss + self.regularizer_weight * self._n3_queries(queries, answers)
         return loss
 
+    def _penalised(self) -> tuple[Tensor, Tensor]:
+        """What the N3 penalty reads: an embedding table's parameters (not their dropped-out copy,
+        whose cube would be :math:`1 / (1 - p)^2` too large on average), else the encoder's output."""
+        tables = getattr(self.model.encoder, "tables", None)
+        return tables() if tables is not None else self.model.embeddings()
+
     def _n3(self, triples: Tensor) -> Tensor:
-        ent, rel = self.model.embeddings()
+        ent, rel = self._penalised()
         # Read through the model's gather so that sparse tables keep sparse gradients.
         rows = self.model.gather
         return _n3_norm(rows(ent, triples[:, 0]), rows(rel, triples[:, 1]), rows(ent, triples[:, 2]))
 
     def _n3_queries(self, queries: Tensor, answers: Tensor | None) -> Tensor:
-        ent, rel = self.model.embeddings()
+        ent, rel = self._penalised()
         tail = ent[answers] if answers is not None else None
         # N3 is symmetric in head and tail: a head query's entities need no swapping.
         return _n3_norm(ent[queries[:, 0]], rel[self._query_relation(queries[:, 1])[0]], tail)

@@ -224,3 +224,20 @@ def test_direct_head_queries_are_refused_where_they_do_not_apply(tmp_path, ring_
             build_trainer(config(tmp_path, "bad", **bad), ring_kg, None)
     with pytest.raises(ValueError, match="head_queries must be 'inverse' or 'direct'"):
         build_trainer(config(tmp_path, "bad", training="1vsall", loss="sce", head_queries="both"), ring_kg, None)
+
+
+@pytest.mark.parametrize("training,loss", [("negative", "nssa"), ("1vsall", "sce")])
+def test_n3_penalises_the_parameters_not_their_dropped_out_copy(tmp_path, ring_kg, training, loss):
+    from gnnns.training.run import build_trainer
+
+    cfg = config(tmp_path, "n3", training=training, loss=loss, encoder_options={"entity_dropout": 0.5})
+    trainer = build_trainer(cfg, ring_kg, None)
+    trainer.model.train()
+    triples = ring_kg.train[:7]
+    ent, rel = trainer.model.encoder.entity.weight, trainer.model.encoder.relation.weight
+    with torch.no_grad():
+        expected = ent[triples[:, 0]].abs() ** 3 + rel[triples[:, 1]].abs() ** 3 + ent[triples[:, 2]].abs() ** 3
+        expected = expected.sum(1).mean()
+        one_to_n = training == "1vsall"
+        got = trainer._n3_queries(triples[:, :2], triples[:, 2]) if one_to_n else trainer._n3(triples)
+    torch.testing.assert_close(got, expected)

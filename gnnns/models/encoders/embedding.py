@@ -126,6 +126,10 @@ class EmbeddingEncoder(nn.Module):
         else:
             self._initialise(*tables)
 
+    def tables(self) -> tuple[Tensor, Tensor]:
+        """The weight tables themselves, never dropped out: what a penalty on the parameters reads."""
+        return self.entity.weight, self.relation.weight
+
     def forward(self, graph: Any = None) -> tuple[Tensor, Tensor]:
         """The embedding tables; :obj:`graph` is accepted for the encoder interface and ignored.
 
