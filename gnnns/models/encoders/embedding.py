@@ -11,8 +11,7 @@ from torch import Tensor, nn
 
 from gnnns.models.decoders.base import Decoder
 
-INITS: dict[str | None, Callable[[Tensor, float | None], Any]] = {
-    None: lambda table, scale: None,
+INITS: dict[str, Callable[[Tensor, float | None], Any]] = {
     "xavier_uniform": lambda table, scale: nn.init.xavier_uniform_(table),
     "xavier_normal": lambda table, scale: nn.init.xavier_normal_(table),
     "uniform": lambda table, scale: nn.init.uniform_(table, -scale, scale),
@@ -72,7 +71,7 @@ class EmbeddingEncoder(nn.Module):
         init_scale: float | None = None,
     ) -> None:
         super().__init__()
-        if init not in INITS:
+        if init is not None and init not in INITS:
             raise ValueError(f"EmbeddingEncoder: unknown init {init!r}; expected one of {list(INITS)}")
         scaled = isinstance(init_scale, (int, float)) and not isinstance(init_scale, bool) and init_scale > 0
         if (init in ("uniform", "normal")) != (init_scale is not None) or (init_scale is not None and not scaled):
