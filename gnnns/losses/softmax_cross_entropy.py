@@ -58,7 +58,7 @@ class SoftmaxCrossEntropyLoss(nn.Module):
             A scalar.
         """
         if targets.dim() == 1:
-            return F.cross_entropy(scores, targets, label_smoothing=self.label_smoothing)
+            return _OneToNCrossEntropy.apply(scores, targets, self.label_smoothing)
         if targets.shape != scores.shape:
             raise ValueError(
                 f"SoftmaxCrossEntropyLoss.forward_all: targets must be indices [B] or multi-hot "
@@ -67,7 +67,66 @@ class SoftmaxCrossEntropyLoss(nn.Module):
         targets = targets.to(scores.dtype)
         # A row without any true entity would divide by zero; it then keeps only the smoothing.
         total = targets.sum(dim=-1, keepdim=True).clamp_min(torch.finfo(scores.dtype).tiny)
-        return F.cross_entropy(scores, targets / total, label_smoothing=self.label_smoothing)
+        return _OneToNCrossEntropy.apply(scores, targets / total, self.label_smoothing)
 
     def extra_repr(self) -> str:
         return f"label_smoothing={self.label_smoothing}"
+
+
+class _OneToNCrossEntropy(torch.autograd.Function):
+    r""":math:`-\frac{1}{B} \sum_{b, e} \tilde{y}_{be} \log \operatorname{softmax}(s_b)_e` for
+    ``[B, E]`` scores, with the gradient :math:`(\operatorname{softmax}(s) - \tilde{y}) / B` written
+    in one buffer.
+
+    ``F.cross_entropy`` computes the same value; on a ``[B, E]`` score matrix its backward also
+    fills a zero ``[B, E]`` tensor for the NLL gradient, another for the smoothing term, and adds
+    them before the log-softmax backward. Here the saved log-probabilities become the gradient in
+    place (:math:`\exp`, scale, subtract the target), which halves the loss's time in a CPU
+    1vsAll step. Because the buffer is consumed, a second backward through the same graph
+    raises instead of returning a wrong gradient.
+
+    ``target`` is a LongTensor ``[B]`` of true indices or a ``[B, E]`` distribution (rows
+    summing to one, or zero: such a row keeps only the smoothing term). It gets no gradient.
+    """
+
+    @staticmethod
+    def forward(ctx, scores: Tensor, target: Tensor, label_smoothing: float) -> Tensor:
+        rows, candidates = scores.shape
+        log_p = torch.log_softmax(scores, dim=-1)
+        if target.dim() == 1:
+            true = log_p.gather(1, target.unsqueeze(1)).sum()
+            mass = None
+        else:
+            true = (log_p * target).sum()
+            # The gradient is softmax(s) * sum(y~) - y~; a row's sum(y~) is 1 unless it has no target.
+            mass = (1.0 - label_smoothing) * target.sum(dim=-1, keepdim=True) + label_smoothing
+        loss = -(1.0 - label_smoothing) * true
+        if label_smoothing > 0:
+            loss = loss - label_smoothing / candidates * log_p.sum()
+        ctx.save_for_backward(log_p, target, mass)
+        ctx.label_smoothing = label_smoothing
+        ctx.consumed = False
+        return loss / rows
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_output: Tensor) -> tuple[Tensor, None, None]:
+        if ctx.consumed:
+            raise RuntimeError(
+                "SoftmaxCrossEntropyLoss.forward_all: backward was already run through this graph "
+                "(its buffer became the gradient); compute the loss again"
+            )
+        ctx.consumed = True
+        log_p, target, mass = ctx.saved_tensors
+        rows, candidates = log_p.shape
+        eps = ctx.label_smoothing
+        scale = grad_output / rows
+        grad = log_p.exp_().mul_(scale if mass is None else mass * scale)
+        if eps > 0:
+            grad.sub_(scale * (eps / candidates))
+        if target.dim() == 1:
+            index = target.unsqueeze(1)
+            grad.scatter_add_(1, index, (-(1.0 - eps) * scale).expand(rows, 1).to(grad.dtype))
+        else:
+            grad.addcmul_(target, scale, value=-(1.0 - eps))
+        return grad, None, None

@@ -181,6 +181,42 @@ def test_softmax_cross_entropy_k_vs_all():
     assert loss.forward_all(t(scores), torch.tensor(multi_hot > 0)).item() == pytest.approx(np.mean(expected))
 
 
+def np_sce_gradient(scores, targets, eps):
+    """d/ds of the mean over rows of -sum_e y~_e log softmax(s)_e, y~ = (1 - eps) y + eps / C:
+    softmax(s) * sum(y~) - y~ per row, divided by the number of rows."""
+    rows = []
+    for row, y in zip(scores, targets, strict=True):
+        smoothed = (1 - eps) * y + eps / len(row)
+        rows.append(np_softmax(row) * smoothed.sum() - smoothed)
+    return np.array(rows) / len(scores)
+
+
+@pytest.mark.parametrize("eps", [0.0, 0.3])
+def test_softmax_cross_entropy_forward_all_gradient(eps):
+    rng = np.random.default_rng(5)
+    scores = rng.normal(size=(4, 9))
+    true = np.array([2, 0, 8, 2])
+    one_hot = np.eye(9)[true]
+    # KvsAll: normalised rows, and one row with no true entity (only the smoothing term is left).
+    multi_hot = np.array([[1, 0, 1, 1, 0, 0, 0, 0, 0], [0] * 9, [0, 1, 0, 0, 0, 0, 0, 0, 1], [1] + [0] * 8], float)
+    distribution = multi_hot / np.maximum(multi_hot.sum(1, keepdims=True), 1)
+    for targets, expected in (
+        (torch.tensor(true), np_sce_gradient(scores, one_hot, eps)),
+        (t(multi_hot), np_sce_gradient(scores, distribution, eps)),
+    ):
+        s = t(scores).requires_grad_()
+        (3.0 * SoftmaxCrossEntropyLoss(eps).forward_all(s, targets)).backward()
+        np.testing.assert_allclose(s.grad.numpy(), 3.0 * expected, rtol=1e-10, atol=1e-12)
+
+
+def test_softmax_cross_entropy_forward_all_refuses_a_second_backward():
+    s = torch.randn(3, 5, requires_grad=True)
+    loss = SoftmaxCrossEntropyLoss(0.1).forward_all(s, torch.tensor([0, 1, 2]))
+    loss.backward(retain_graph=True)
+    with pytest.raises(RuntimeError, match="already run"):
+        loss.backward()
+
+
 @pytest.mark.parametrize("loss", [SoftmaxCrossEntropyLoss(0.1), BCELoss(0.1)])
 def test_k_vs_all_with_one_answer_equals_one_vs_all(loss):
     torch.manual_seed(0)
