@@ -75,8 +75,9 @@ class SoftmaxCrossEntropyLoss(nn.Module):
 
 class _OneToNCrossEntropy(torch.autograd.Function):
     r""":math:`-\frac{1}{B} \sum_{b, e} \tilde{y}_{be} \log \operatorname{softmax}(s_b)_e` for
-    ``[B, E]`` scores, with the gradient :math:`(\operatorname{softmax}(s) - \tilde{y}) / B` written
-    in one buffer.
+    ``[B, E]`` scores, with the gradient
+    :math:`(\operatorname{softmax}(s_b) \sum_e \tilde{y}_{be} - \tilde{y}_b) / B` (the sum is 1 for
+    any row with a target) written in one buffer.
 
     ``F.cross_entropy`` computes the same value; on a ``[B, E]`` score matrix its backward also
     fills a zero ``[B, E]`` tensor for the NLL gradient, another for the smoothing term, and adds
