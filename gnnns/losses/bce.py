@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -72,16 +73,53 @@ class BCELoss(nn.Module):
         Returns:
             A scalar.
         """
-        if targets.dim() == 1:
-            targets = F.one_hot(targets, scores.size(-1))
-        if targets.shape != scores.shape:
+        if targets.dim() != 1 and targets.shape != scores.shape:
             raise ValueError(
                 f"BCELoss.forward_all: targets must be indices [B] or multi-hot {list(scores.shape)}, "
                 f"got {list(targets.shape)}"
             )
-        eps = self.label_smoothing
-        smoothed = targets.to(scores.dtype) * (1.0 - eps) + self._floor(scores.size(-1))
-        return F.binary_cross_entropy_with_logits(scores, smoothed)
+        if targets.dim() != 1:
+            targets = targets.to(scores.dtype)
+        return _OneToNBCE.apply(scores, targets, 1.0 - self.label_smoothing, self._floor(scores.size(-1)))
 
     def extra_repr(self) -> str:
         return f"label_smoothing={self.label_smoothing}, smoothing={self.smoothing!r}"
+
+
+class _OneToNBCE(torch.autograd.Function):
+    r"""The mean of :math:`\ell(s, \tilde{y}) = \operatorname{softplus}(s) - \tilde{y} s` over
+    ``[B, E]`` scores, for :math:`\tilde{y} = a \, y + c` (:math:`a = 1 - \varepsilon`, :math:`c`
+    the floor), without building :math:`\tilde{y}`: :math:`\sum \tilde{y} s = c \sum s + a
+    \sum_{y = 1} s`. The gradient :math:`(\sigma(s) - \tilde{y}) / (B E)` is written in one buffer.
+
+    ``F.binary_cross_entropy_with_logits`` on a materialised ``[B, E]`` target costs several
+    passes over the matrix forward and backward, two to three times the score GEMM of a CPU
+    1vsAll step; this costs about three. ``target``: true indices ``[B]`` or a float multi-hot
+    ``[B, E]``; it gets no gradient.
+    """
+
+    @staticmethod
+    def forward(ctx, scores: Tensor, target: Tensor, positive: float, floor: float) -> Tensor:
+        flat = scores.reshape(-1)
+        # The scores at the true entries: gathered for indices, a dot product for a multi-hot.
+        true = scores.gather(1, target.unsqueeze(1)).sum() if target.dim() == 1 else flat @ target.reshape(-1)
+        total = F.softplus(scores).sum() - positive * true
+        if floor:
+            total = total - floor * flat.sum()
+        ctx.save_for_backward(scores, target)
+        ctx.positive, ctx.floor = positive, floor
+        return total / scores.numel()
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_output: Tensor) -> tuple[Tensor, None, None, None]:
+        scores, target = ctx.saved_tensors
+        scale = grad_output / scores.numel()
+        grad = torch.sigmoid(scores)
+        if ctx.floor:
+            grad.sub_(ctx.floor)
+        if target.dim() == 1:
+            grad.scatter_add_(1, target.unsqueeze(1), grad.new_full((len(target), 1), -ctx.positive))
+        else:
+            grad.add_(target, alpha=-ctx.positive)
+        return grad.mul_(scale), None, None, None

@@ -209,6 +209,26 @@ def test_softmax_cross_entropy_forward_all_gradient(eps):
         np.testing.assert_allclose(s.grad.numpy(), 3.0 * expected, rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize(("eps", "smoothing"), [(0.0, "mix"), (0.2, "mix"), (0.2, "conve")])
+def test_bce_forward_all_value_and_gradient(eps, smoothing):
+    rng = np.random.default_rng(6)
+    # Scores beyond +-20 too, where a softplus shortcut would show.
+    scores = rng.normal(scale=12.0, size=(3, 7))
+    true = np.array([6, 0, 6])
+    multi_hot = np.array([[1, 0, 0, 1, 0, 0, 1], [0] * 7, [0, 0, 1, 0, 0, 0, 0]], float)
+    floor = (1 / 7 if eps > 0 else 0.0) if smoothing == "conve" else eps / 7
+    for targets, y in ((torch.tensor(true), np.eye(7)[true]), (t(multi_hot), multi_hot)):
+        smoothed = (1 - eps) * y + floor
+        expected = np.mean([np_bce(s, v) for s, v in zip(scores.ravel(), smoothed.ravel(), strict=True)])
+        # d/ds of the mean of BCE with logits: (sigmoid(s) - y~) / (B * E).
+        gradient = (1 / (1 + np.exp(-scores)) - smoothed) / scores.size
+        s = t(scores).requires_grad_()
+        loss = BCELoss(eps, smoothing=smoothing).forward_all(s, targets)
+        loss.backward()
+        assert loss.item() == pytest.approx(expected, rel=1e-7)
+        np.testing.assert_allclose(s.grad.numpy(), gradient, rtol=1e-9, atol=1e-15)
+
+
 def test_softmax_cross_entropy_forward_all_refuses_a_second_backward():
     s = torch.randn(3, 5, requires_grad=True)
     loss = SoftmaxCrossEntropyLoss(0.1).forward_all(s, torch.tensor([0, 1, 2]))
