@@ -9,7 +9,8 @@ Both sides score every query against all entities:
   ``CrossEntropyLoss`` (the same distinct ``(h, r)`` pairs of the triples and their inverses, the
   same multi-hot target normalised per row).
 
-Settings: ComplEx with ``--dim`` complex coordinates (100), batch 256 queries, Adam lr 1e-3, no
+Settings: ComplEx with ``--dim`` complex coordinates (100), batch 256 queries, Adam lr 1e-3, ``--loss``
+``sce`` (above) or ``bce`` (``BCEWithLogitsLoss``: every entry a binary label), no
 regulariser (PyKEEN's ComplEx default L2 term is switched off), no label smoothing, ``--epochs``
 epochs (1). Each side runs in a fresh process, one after the other (``--order``). Reported: queries
 per second of training loop, and triples per second (the training triples the epochs cover).
@@ -20,7 +21,7 @@ sides, same entity and relation id space, so every query is still scored against
     GNNNS_DATA=/work/shared/datasets python benchmarks/one_to_n_speed.py --dataset fb15k-237
     GNNNS_DATA=/work/shared/datasets python benchmarks/one_to_n_speed.py --max-triples 20000
 
-Writes ``benchmarks/results/one_to_n_speed_<dataset>.{json,md}``.
+Writes ``benchmarks/results/one_to_n_speed_<dataset>[_bce].{json,md}``.
 """
 
 from __future__ import annotations
@@ -52,6 +53,10 @@ from _common import (
 )
 
 BATCH, LR = 256, 1e-3
+LOSSES = {
+    "sce": "softmax cross-entropy on the row-normalised multi-hot target",
+    "bce": "binary cross-entropy on every (query, entity) entry",
+}
 
 
 def subset(train: torch.Tensor, n: int | None, seed: int) -> torch.Tensor:
@@ -70,7 +75,7 @@ def count_queries(train: torch.Tensor) -> int:
 
 def pykeen_worker(args) -> None:
     """Runs inside a fresh process; prints one JSON line."""
-    from pykeen.losses import CrossEntropyLoss
+    from pykeen.losses import BCEWithLogitsLoss, CrossEntropyLoss
     from pykeen.models import ComplEx
     from pykeen.training import LCWATrainingLoop
     from pykeen.triples import TriplesFactory
@@ -87,7 +92,11 @@ def pykeen_worker(args) -> None:
     )
     torch.manual_seed(args.seed)
     model = ComplEx(
-        triples_factory=tf, embedding_dim=args.dim, loss=CrossEntropyLoss(), regularizer=None, random_seed=args.seed
+        triples_factory=tf,
+        embedding_dim=args.dim,
+        loss=CrossEntropyLoss() if args.loss == "sce" else BCEWithLogitsLoss(),
+        regularizer=None,
+        random_seed=args.seed,
     )
     loop = LCWATrainingLoop(
         model=model, triples_factory=tf, optimizer=torch.optim.Adam(model.parameters(), lr=LR), target="tail"
@@ -115,7 +124,7 @@ def pykeen_worker(args) -> None:
 
 def gnnns_train_command(run_dir: Path, args) -> list[str]:
     flags = (
-        f"train --dataset {args.dataset} --model complex --dim {args.dim} --training kvsall --loss sce "
+        f"train --dataset {args.dataset} --model complex --dim {args.dim} --training kvsall --loss {args.loss} "
         f"--optimizer adam --lr {LR} --batch-size {BATCH} --epochs {args.epochs} --eval-every -1 --seed {args.seed}"
     )
     return [*gnnns_cmd(), *flags.split(), "--output", str(run_dir), "--no-compile", "--no-progress"]
@@ -155,17 +164,18 @@ def main() -> None:
     parser.add_argument("--dataset", default="fb15k-237")
     parser.add_argument("--dim", type=int, default=100, help="complex coordinates per embedding")
     parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--loss", choices=["sce", "bce"], default="sce", help="softmax CE or binary CE")
     parser.add_argument("--max-triples", type=int, default=None, help="train on a random subset of N train triples")
     parser.add_argument("--order", default="pykeen,gnnns", help="comma-separated sides, run in this order")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--run-dir", default=str(REPO / "runs" / "benchmarks" / "one_to_n_gnnns"))
-    parser.add_argument("--output", default=None, help="results stem (default: one_to_n_speed_<dataset>)")
+    parser.add_argument("--output", default=None, help="results stem (default: one_to_n_speed_<dataset>[_bce])")
     parser.add_argument("--render-only", action="store_true", help="rewrite the .md from the existing .json")
     parser.add_argument("--worker", choices=["pykeen"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         return pykeen_worker(args)
-    stem = args.output or f"one_to_n_speed_{args.dataset}"
+    stem = args.output or f"one_to_n_speed_{args.dataset}" + ("_bce" if args.loss == "bce" else "")
     if args.render_only:
         payload = json.loads((RESULTS / f"{stem}.json").read_text())
         return save(stem, payload, markdown(payload))
@@ -179,6 +189,7 @@ def main() -> None:
         if side == "pykeen":
             worker = [str(Path(__file__).resolve()), "--worker", "pykeen", "--dataset", args.dataset]
             worker += ["--dim", str(args.dim), "--epochs", str(args.epochs), "--seed", str(args.seed)]
+            worker += ["--loss", args.loss]
             worker += ["--max-triples", str(args.max_triples)] if args.max_triples else []
             out, wall = run_worker(worker)
             out.update(process_seconds=wall, command="python " + shlex.join(worker))
@@ -211,7 +222,7 @@ def main() -> None:
             dim=args.dim,
             batch_size=BATCH,
             training="KvsAll, reciprocal relations",
-            loss="softmax cross-entropy",
+            loss=LOSSES[args.loss],
             optimizer=f"Adam lr {LR}",
         ),
     )
@@ -224,9 +235,9 @@ def markdown(p: dict) -> str:
         f"# 1-N training throughput: gnnns vs PyKEEN ({p['dataset']}, ComplEx, KvsAll)\n",
         f"{p['epochs']} epoch(s) over {what} {p['triples']:,} training triples: {p['queries']:,} queries (distinct "
         f"(h, r) and (t, r^-1) pairs), each scored against all entities. ComplEx d={p['settings']['dim']} (complex), "
-        f"batch {p['settings']['batch_size']} queries, softmax cross-entropy on the row-normalised multi-hot "
-        "target, Adam lr 1e-3, no regulariser, no label smoothing. gnnns: `--training kvsall --loss sce`; "
-        "PyKEEN: `LCWATrainingLoop` with inverse triples and `CrossEntropyLoss`.\n",
+        f"batch {p['settings']['batch_size']} queries, {p['settings']['loss']}, Adam lr 1e-3, no regulariser, "
+        "no label smoothing. gnnns: `--training kvsall`; PyKEEN: `LCWATrainingLoop` with inverse triples "
+        "(`CrossEntropyLoss` or `BCEWithLogitsLoss`).\n",
         "| side | in-loop s | queries/s | triples/s | process s | loss (last epoch) |",
         "|---|---:|---:|---:|---:|---:|",
     ]
