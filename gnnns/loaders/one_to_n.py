@@ -8,6 +8,7 @@ import torch
 from torch import Tensor
 
 from gnnns.data import TripleIndex
+from gnnns.loaders.triples import ShardedBatches
 
 
 def reciprocal_queries(triples: Tensor, num_relations: int) -> tuple[Tensor, Tensor]:
@@ -26,7 +27,7 @@ def reciprocal_queries(triples: Tensor, num_relations: int) -> tuple[Tensor, Ten
     return queries, torch.cat([t, h])
 
 
-class OneToNLoader:
+class OneToNLoader(ShardedBatches):
     r"""Query batches for 1-N training with reciprocal relations (Lacroix et al., 2018).
 
     ``mode="1vsall"`` yields every (query, answer) pair once per epoch as
@@ -34,13 +35,21 @@ class OneToNLoader:
     ``mode="kvsall"`` (Dettmers et al., 2018) yields each distinct query once as
     ``(queries [B, 2], targets [B, E])`` with every known training answer marked.
 
+    Epoch orders come from ``(seed, epoch)`` and are sharded across processes as in
+    :class:`~gnnns.loaders.triples.ShardedBatches`: with ``world_size`` :math:`W`, ``batch_size``
+    is the global batch and each process takes :math:`B / W` queries of it.
+
     Args:
         triples (Tensor): training triples, shape ``[N, 3]``.
         num_entities (int): :math:`E`.
         num_relations (int): :math:`R` (inverse relations are ``R..2R-1``).
-        batch_size (int): queries per batch.
+        batch_size (int): queries per batch, over all processes together.
         mode (str): ``"1vsall"`` or ``"kvsall"``. (default: ``"1vsall"``)
         shuffle (bool): a new order every epoch. (default: True)
+        seed (int, optional): seed of the epoch orders; None draws one from the global torch
+            generator. (default: None)
+        rank (int): this process's index in ``0..world_size-1``. (default: 0)
+        world_size (int): number of processes sharing each batch. (default: 1)
     """
 
     def __init__(
@@ -51,27 +60,24 @@ class OneToNLoader:
         batch_size: int,
         mode: str = "1vsall",
         shuffle: bool = True,
+        seed: int | None = None,
+        rank: int = 0,
+        world_size: int = 1,
     ):
         if mode not in ("1vsall", "kvsall"):
             raise ValueError(f"mode must be '1vsall' or 'kvsall', got {mode!r}")
-        self.mode = mode
-        self.num_entities = num_entities
-        self.batch_size = int(batch_size)
-        self.shuffle = shuffle
         queries, answers = reciprocal_queries(triples, num_relations)
         if mode == "kvsall":
             self.index = TripleIndex(torch.cat([queries, answers.unsqueeze(1)], 1), num_entities, 2 * num_relations)
             queries = torch.unique(queries, dim=0)
+        super().__init__(len(queries), batch_size, shuffle, seed=seed, rank=rank, world_size=world_size)
+        self.mode = mode
+        self.num_entities = num_entities
         self.queries, self.answers = queries, answers
 
-    def __len__(self) -> int:
-        return -(-len(self.queries) // self.batch_size)
-
-    def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
-        n = len(self.queries)
-        order = torch.randperm(n) if self.shuffle else torch.arange(n)
-        for i in range(len(self)):
-            idx = order[i * self.batch_size : (i + 1) * self.batch_size]
+    def batches(self, epoch: int, start: int = 0) -> Iterator[tuple[Tensor, Tensor]]:
+        """This process's batches of epoch ``epoch``, from batch ``start`` on."""
+        for idx in self.indices(epoch, start):
             queries = self.queries[idx]
             if self.mode == "1vsall":
                 yield queries, self.answers[idx]

@@ -117,19 +117,21 @@ def build_trainer(
     sampler = diagnostics = None
     if distributed.rank > 0:
         seed_everything(rank_seed(config.seed, distributed.rank))
+    shard = {"seed": config.seed, "rank": distributed.rank, "world_size": distributed.world_size}
     if config.training in ONE_TO_N:
-        loader = OneToNLoader(kg.train, kg.num_entities, kg.num_relations, config.batch_size, mode=config.training)
-    else:
-        loader = TripleLoader(
-            kg.train, config.batch_size, seed=config.seed, rank=distributed.rank, world_size=distributed.world_size
+        loader = OneToNLoader(
+            kg.train, kg.num_entities, kg.num_relations, config.batch_size, mode=config.training, **shard
         )
-        if distributed.is_main and config.batch_size % distributed.world_size:
-            share = loader.rank_batch_size
-            print(
-                f"note: batch_size {config.batch_size} is not a multiple of the {distributed.world_size} processes; "
-                f"each takes {share}, a global batch of {share * distributed.world_size}",
-                flush=True,
-            )
+    else:
+        loader = TripleLoader(kg.train, config.batch_size, **shard)
+    if distributed.is_main and config.batch_size % distributed.world_size:
+        share = loader.rank_batch_size
+        print(
+            f"note: batch_size {config.batch_size} is not a multiple of the {distributed.world_size} processes; "
+            f"each takes {share}, a global batch of {share * distributed.world_size}",
+            flush=True,
+        )
+    if config.training not in ONE_TO_N:
         sampler = build_sampler(config.sampler, kg, filter_negatives=config.filter_negatives, **config.sampler_options)
         sampler = sampler.to(config.device)
         # Only rank 0's measurements are reported, so the others need not spend time on them.

@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 
 from gnnns.data import KnowledgeGraph
 from gnnns.loaders import OneToNLoader, TripleLoader
+from gnnns.loaders.triples import ShardedBatches
 from gnnns.models import KGCModel
 from gnnns.sampling import NegativeSampler
 from gnnns.sampling.diagnostics import NegativeDiagnostics
@@ -62,7 +63,8 @@ class EpochSums:
         steps (int): batches done.
         seconds (float): training seconds of the epoch spent before the current session.
         epoch_rng (Tensor, optional): global RNG state at the epoch's start, from which a loader
-            that draws its order from the global generator (:class:`OneToNLoader`) regenerates it.
+            that draws its order from the global generator (any iterable other than
+            :class:`~gnnns.loaders.triples.ShardedBatches`) regenerates it.
     """
 
     loss: Tensor = field(default_factory=lambda: torch.zeros((), dtype=torch.float64))
@@ -113,11 +115,12 @@ class Trainer:
     **Several processes** (``distributed`` enabled, see :mod:`gnnns.training.distributed`): the
     model and the loss are wrapped in :class:`~torch.nn.parallel.DistributedDataParallel` through
     :class:`~gnnns.training.distributed.StepLoss`, each process trains on its shard of every
-    batch (the loader must be a :class:`TripleLoader` built with the same ``rank`` and
-    ``world_size``), and gradients are averaged. The epoch loss and triples/s are reduced over
-    processes, evaluation is shared out, rank 0 alone writes files and prints, checkpoints carry
-    each process's sampler and RNG states, and every stop (divergence, time budget, interrupt)
-    is agreed by all processes at the same step.
+    batch (the loader must be a :class:`TripleLoader` or :class:`OneToNLoader` built with the
+    same ``rank`` and ``world_size``), and gradients are averaged: each process's loss is the
+    mean over its equal share of the batch, so their average is the loss of the whole batch. The
+    epoch loss and triples/s are reduced over processes, evaluation is shared out, rank 0 alone
+    writes files and prints, checkpoints carry each process's sampler and RNG states, and every
+    stop (divergence, time budget, interrupt) is agreed by all processes at the same step.
 
     Args:
         model (KGCModel): the model.
@@ -389,7 +392,7 @@ class Trainer:
 
     def _batches(self, epoch: int, sums: EpochSums) -> Iterator:
         """The epoch's batches from batch ``sums.steps`` on (the same order after a resume)."""
-        if isinstance(self.loader, TripleLoader):
+        if isinstance(self.loader, ShardedBatches):
             return self.loader.batches(epoch, sums.steps)
         # Other loaders draw their order from the global generator when iteration starts: keep
         # the state it started from, and to resume, replay it and skip the batches done.
@@ -649,14 +652,15 @@ def _check_distributed(distributed: Distributed, loader, model: KGCModel) -> Non
     """Refuse what several processes cannot train correctly, saying why."""
     if not distributed.enabled:
         return
-    if not isinstance(loader, TripleLoader):
+    name = type(loader).__name__
+    if not isinstance(loader, ShardedBatches):
         raise ValueError(
-            f"distributed training shards TripleLoader batches (negative sampling); {type(loader).__name__} "
-            "(1-N training) is not sharded: train it in one process"
+            f"distributed training shards the batches of a TripleLoader or OneToNLoader; {name} is not sharded: "
+            "train it in one process"
         )
     if (loader.rank, loader.world_size) != (distributed.rank, distributed.world_size):
         raise ValueError(
-            f"the TripleLoader is sharded as rank {loader.rank} of {loader.world_size}, but this process is rank "
+            f"the {name} is sharded as rank {loader.rank} of {loader.world_size}, but this process is rank "
             f"{distributed.rank} of {distributed.world_size}: build it with rank= and world_size= of the run"
         )
     if distributed.backend == "nccl" and getattr(model, "sparse", False):

@@ -42,7 +42,7 @@ import torch.multiprocessing as mp
 from gnnns.config import RunConfig
 from gnnns.data import KnowledgeGraph
 from gnnns.loaders import OneToNLoader, TripleLoader
-from gnnns.losses import NSSALoss
+from gnnns.losses import BCELoss, NSSALoss, SoftmaxCrossEntropyLoss
 from gnnns.models import build_model
 from gnnns.sampling import NegativeSampler, UniformSampler
 from gnnns.training.checkpoint import load
@@ -88,10 +88,39 @@ def gradients(kg, sparse: bool, distributed: Distributed, half: bool = False) ->
     return {name: (p.grad.to_dense() if p.grad.is_sparse else p.grad).clone() for name, p in model.named_parameters()}
 
 
+def one_to_n_gradients(kg, mode: str, distributed: Distributed, half: bool = False) -> dict:
+    """Gradients of one 1-N step (ComplEx with inverse relations, label smoothing, N3) on the first
+    batch of epoch 1 (global batch 16); ``half``: rank 0's share alone, in one process."""
+    torch.manual_seed(0)
+    model = build_model("complex", kg, 8, reciprocal=True)
+    loader = OneToNLoader(
+        kg.train,
+        kg.num_entities,
+        kg.num_relations,
+        16,
+        mode,
+        seed=0,
+        rank=distributed.rank,
+        world_size=distributed.world_size,
+    )
+    loss = SoftmaxCrossEntropyLoss(0.1) if mode == "1vsall" else BCELoss(0.1)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
+    trainer = Trainer(
+        model, kg, loss, optimizer, loader, regularizer_weight=0.01, progress=False, distributed=distributed
+    )
+    queries, targets = next(loader.batches(1))
+    trainer.step((queries[::2], targets[::2]) if half else (queries, targets))
+    return {name: p.grad.clone() for name, p in model.named_parameters()}
+
+
 def run_config(out: Path, name: str, **kw) -> RunConfig:
     # Global batches of 32 over small_kg(): 6 steps an epoch, 16 triples per process (13 in the last).
     settings = dict(dataset="random", sampler="dynamic", eval_every=1, checkpoint_every=2)
     return small_run(out, name, **{**settings, **kw})
+
+
+# 1vsAll over small_kg(): 372 queries (even, so two processes leave none out), global batches of 32.
+ONE_VS_ALL = dict(training="1vsall", loss="sce", label_smoothing=0.1, model="complex", checkpoint_every=0)
 
 
 class Crash(Exception):
@@ -108,6 +137,9 @@ def worker(rank: int, out: str) -> None:
         kg = small_kg()
         for sparse in (False, True):
             torch.save(gradients(kg, sparse, distributed), out / f"grad-{sparse}-{rank}.pt")
+        for mode in ("1vsall", "kvsall"):
+            torch.save(one_to_n_gradients(kg, mode, distributed), out / f"grad-{mode}-{rank}.pt")
+        train(run_config(out, "1vsall", **ONE_VS_ALL), kg=kg)
         result = train(run_config(out, "full"), kg=kg)
         (out / f"result-{rank}.json").write_text(json.dumps(result))
         original, calls = Trainer.step, [0]
@@ -167,6 +199,33 @@ def test_shards_split_each_single_process_batch_evenly(world_size):
         TripleLoader(triples, 3, rank=0, world_size=4)
 
 
+@pytest.mark.parametrize("mode", ["1vsall", "kvsall"])
+def test_one_to_n_shards_split_each_single_process_batch_evenly(mode):
+    kg = small_kg()
+    one = OneToNLoader(kg.train, kg.num_entities, kg.num_relations, 10, mode, seed=2)
+    shards = [
+        OneToNLoader(kg.train, kg.num_entities, kg.num_relations, 10, mode, seed=2, rank=r, world_size=3)
+        for r in range(3)
+    ]
+    kept = len(one.queries) - len(one.queries) % 3
+    order = one.order(5)[:kept]
+    per_rank = [list(shard.batches(5)) for shard in shards]
+    assert len({len(batches) for batches in per_rank}) == 1 and len(per_rank[0]) == -(-kept // 9)
+    for i, parts in enumerate(zip(*per_rank, strict=True)):
+        assert len({len(queries) for queries, _ in parts}) == 1
+        rows = order[i * 9 : (i + 1) * 9]
+        # The union of the shards' (query, target) rows is the single process's batch of 9.
+        got = sorted(
+            (tuple(q), tuple(t.flatten().tolist()))
+            for queries, targets in parts
+            for q, t in zip(queries.tolist(), targets, strict=True)
+        )
+        queries = one.queries[rows]
+        targets = one.answers[rows] if mode == "1vsall" else one._targets(queries)
+        want = sorted((tuple(q), tuple(t.flatten().tolist())) for q, t in zip(queries.tolist(), targets, strict=True))
+        assert got == want
+
+
 def test_rank_seeds_keep_rank_0_on_the_single_process_stream():
     assert rank_seed(7, 0) == 7
     assert len({rank_seed(7, r) for r in range(4)}) == 4
@@ -183,10 +242,12 @@ def test_trainer_refuses_what_it_cannot_shard(ring_kg):
         optimizer = torch.optim.Adam(model.parameters())
         return Trainer(model, ring_kg, NSSALoss(), optimizer, loader, sampler, distributed=distributed)
 
-    with pytest.raises(ValueError, match=r"OneToNLoader \(1-N training\) is not sharded"):
-        trainer(OneToNLoader(ring_kg.train, 60, 3, 16), sampler=None)
-    with pytest.raises(ValueError, match="sharded as rank 0 of 1, but this process is rank 1 of 2"):
+    with pytest.raises(ValueError, match="list is not sharded"):
+        trainer([ring_kg.train[:16]])
+    with pytest.raises(ValueError, match="TripleLoader is sharded as rank 0 of 1, but this process is rank 1 of 2"):
         trainer(TripleLoader(ring_kg.train, 16))
+    with pytest.raises(ValueError, match="OneToNLoader is sharded as rank 0 of 1, but this process is rank 1 of 2"):
+        trainer(OneToNLoader(ring_kg.train, 60, 3, 16), sampler=None)
     sparse = build_model("distmult", ring_kg, 8, sparse=True)
     with pytest.raises(ValueError, match="NCCL, which has no sparse all-reduce"):
         trainer(TripleLoader(ring_kg.train, 16, rank=1, world_size=2), Distributed(1, 2, 1, "nccl"), sparse)
@@ -205,6 +266,32 @@ def test_ddp_gradient_is_the_single_process_gradient(two_processes, sparse):
             assert torch.allclose(ddp[name], expected, rtol=0, atol=1e-6), name
             # Without the all-reduce a process would hold the gradient of its half only.
             assert float((half[name] - expected).abs().max()) > 1e-3, name
+
+
+@pytest.mark.parametrize("mode", ["1vsall", "kvsall"])
+def test_one_to_n_ddp_gradient_is_the_single_process_gradient(two_processes, mode):
+    kg = small_kg()
+    single = one_to_n_gradients(kg, mode, SINGLE)
+    half = one_to_n_gradients(kg, mode, SINGLE, half=True)
+    for rank in (0, 1):
+        ddp = torch.load(two_processes / f"grad-{mode}-{rank}.pt")
+        for name, expected in single.items():
+            assert float(expected.abs().max()) > 1e-3, name
+            assert torch.allclose(ddp[name], expected, rtol=0, atol=1e-6), name
+            assert float((half[name] - expected).abs().max()) > 1e-3, name
+
+
+def test_one_vs_all_in_two_processes_trains_the_single_process_model(two_processes, tmp_path):
+    # 1-N training draws nothing at random: with the same seed, two processes sharing each batch
+    # take the single process's steps, up to the order of floating-point sums.
+    single = train(run_config(tmp_path, "1vsall", **ONE_VS_ALL), kg=small_kg())
+    two = load(two_processes / "1vsall" / "checkpoint.pt")
+    one = load(tmp_path / "1vsall" / "checkpoint.pt")
+    assert two["world_size"] == 2 and [r["steps"] for r in records(two_processes / "1vsall")] == [12] * 3
+    for key, value in one["model"].items():
+        assert torch.allclose(two["model"][key], value, rtol=0, atol=1e-4), key
+    ddp = json.loads((two_processes / "1vsall" / "metrics.json").read_text())
+    assert ddp["test"]["mrr"] == pytest.approx(single["test"]["mrr"], abs=1e-4)
 
 
 def test_checkpoints_and_metrics_are_written_once(two_processes):
