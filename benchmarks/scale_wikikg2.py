@@ -240,7 +240,8 @@ def measure_gnn(args) -> dict:
     out = {"neighbor_build_seconds": time.perf_counter() - start}
     out["neighbor_build_peak_added_gb"] = phase_peak_added(before, reset)
     out["neighbor_rss_added_gb"] = rss_gb() - before
-    model = build_model("distmult", kg, DIM, encoder="rgcn", encoder_options={"num_layers": 2, "num_bases": 4})
+    options = {"num_layers": 2, "num_bases": 4}
+    model = build_model("distmult", kg, DIM, encoder="rgcn", encoder_options=options, sparse=args.sparse_input)
     timed = _TimedSubgraphs(subgraphs)
     trainer = Trainer(
         model,
@@ -699,6 +700,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--gnn-batch-size", type=int, default=512)
     parser.add_argument("--gnn-negatives", type=int, default=32)
     parser.add_argument("--fanout", default="10,5", help="neighbours per hop of the sampled subgraphs")
+    parser.add_argument(
+        "--sparse-input", action="store_true", help="R-GCN: sparse gradients for the input table (LazyAdam rows)"
+    )
     parser.add_argument("--stem", default="scale_wikikg2")
     parser.add_argument("--render-only", action="store_true", help="rewrite the table and plot from the JSON")
     parser.add_argument("--worker", choices=["load", "samplers", "shallow", "gnn"], help=argparse.SUPPRESS)

@@ -25,7 +25,8 @@ HELP = {
     "exclude_positives": "full mode: keep each batch's positive edges out of message passing",
     "smoothing": "bce label smoothing: mix ((1-eps) y + eps/E) or conve ((1-eps) y + 1/E)",
     "dim": "embedding size (complex coordinates for complex/rotate)",
-    "sparse": "sparse embedding gradients (shallow models): optimizers update only the rows a batch touches",
+    "sparse": "sparse embedding gradients (shallow models, or a GNN's input table in neighbor mode): optimizers "
+    "update only the rows a batch touches",
     "p": "norm of TransE (1 or 2)",
     "training": "negative (negative sampling), 1vsall or kvsall (1-N scoring, reciprocal relations)",
     "reciprocal": "answer head queries through inverse relations",

@@ -39,8 +39,9 @@ def build_model(
         encoder_options (dict, optional): keyword arguments of the encoder: a GNN's
             (``num_layers``, ``num_bases``, ``composition``, ...), or the embedding tables'
             ``entity_dropout``, ``relation_dropout``, ``init`` and ``init_scale``.
-        sparse (bool): sparse gradients for the embedding tables of a shallow model: a step's
-            gradient holds only the rows its batch touched, and a sparse optimizer
+        sparse (bool): sparse gradients for the embedding tables of a shallow model, or for a
+            GNN encoder's input table: a step's gradient holds only the rows its batch (or its
+            sampled subgraph) touched, and a sparse optimizer
             (:func:`gnnns.training.optim.build_optimizer`) updates only those. What makes a
             2.5M-entity table trainable on a CPU. (default: False)
         **decoder_kwargs: passed to the decoder (``p`` for TransE, ``margin`` for RotatE,
@@ -72,8 +73,6 @@ def build_model(
             **(encoder_options or {}),
         )
         return KGCModel(enc, decoder, kg.num_relations, reciprocal=reciprocal, compile=compile)
-    if sparse:
-        raise ValueError(f"sparse gradients are for embedding tables; the {encoder} encoder computes its embeddings")
     # A decoder that reads each candidate's bias from a last column (ConvE) gets a free bias per
     # entity from the model, next to the GNN's computed embedding.
     bias = bool(getattr(decoder, "bias_column", False))
@@ -86,6 +85,7 @@ def build_model(
         decoder.relation_dim,
         num_relation_embeddings=num_rel,
         **(encoder_options or {}),
+        **({"sparse": True} if sparse else {}),
     )
     model = KGCModel(
         enc, decoder, kg.num_relations, reciprocal=reciprocal, compile=compile, entity_bias=kg.num_entities * bias

@@ -26,7 +26,7 @@ from gnnns.sampling.diagnostics import NegativeDiagnostics
 from gnnns.training import checkpoint
 from gnnns.training.distributed import SINGLE, Distributed, StepLoss, data_parallel, evaluate_split
 from gnnns.training.graph_scoring import FullGraphScoring, SubgraphScoring
-from gnnns.training.optim import PlateauSchedule
+from gnnns.training.optim import PlateauSchedule, sparse_parameters
 
 LAST = "checkpoint.pt"
 BEST = "best.pt"
@@ -663,7 +663,7 @@ def _check_distributed(distributed: Distributed, loader, model: KGCModel) -> Non
             f"the {name} is sharded as rank {loader.rank} of {loader.world_size}, but this process is rank "
             f"{distributed.rank} of {distributed.world_size}: build it with rank= and world_size= of the run"
         )
-    if distributed.backend == "nccl" and getattr(model, "sparse", False):
+    if distributed.backend == "nccl" and sparse_parameters(model):
         raise ValueError(
             "sparse embedding gradients cannot be reduced across processes with NCCL, which has no sparse "
             "all-reduce; train with dense gradients (sparse: false) on GPUs, or with gloo on CPUs"

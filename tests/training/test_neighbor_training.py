@@ -68,6 +68,63 @@ def test_neighbor_sampled_step_differs_when_the_fanout_is_small():
     assert abs(sampled.item() - full.item()) > 1e-4
 
 
+@pytest.mark.parametrize("encoder", sorted(ENCODERS))
+def test_a_sparse_input_table_gets_the_subgraph_rows_of_the_dense_gradient(encoder):
+    kg = random_kg(seed=3, num_entities=60, num_relations=3, n=150)
+    models = []
+    for sparse in (False, True):
+        torch.manual_seed(0)
+        model = build_model("distmult", kg, 8, encoder=encoder, encoder_options=ENCODERS[encoder], sparse=sparse)
+        models.append(model.eval())
+    positives = kg.train[:4]
+    g = torch.Generator().manual_seed(1)
+    entities = torch.randint(kg.num_entities, (4, 3), generator=g)
+    corrupt_head = torch.rand(4, generator=g) < 0.5
+    grads = []
+    for model in models:
+        torch.manual_seed(2)  # the same sampled subgraph for both
+        subgraphs = NeighborSubgraphs(kg.train, kg.num_entities, kg.num_relations, [2, 2])
+        grads.append(one_step(model, SubgraphScoring(model, subgraphs), positives, entities, corrupt_head)[1])
+    dense, sparse = grads[0]["encoder.entity.weight"], grads[1]["encoder.entity.weight"]
+    assert not dense.is_sparse and sparse.is_sparse
+    touched = sparse.coalesce().indices()[0]
+    # Only the subgraph's rows, a few of the 60, and exactly the dense gradient's nonzero rows.
+    assert 0 < len(touched) < kg.num_entities
+    assert set(touched.tolist()) >= set(torch.nonzero(dense.abs().sum(1)).flatten().tolist())
+    torch.testing.assert_close(sparse.to_dense(), dense, rtol=1e-5, atol=1e-7)
+    for name, grad in grads[0].items():  # every other parameter as before
+        if name != "encoder.entity.weight":
+            torch.testing.assert_close(grads[1][name], grad, rtol=1e-5, atol=1e-7, msg=name)
+
+
+def test_sparse_neighbor_training_updates_only_the_rows_it_sampled(tmp_path):
+    kg = random_kg(seed=5, num_entities=200, num_relations=3, n=400)
+    kg.valid, kg.test = kg.train[:10], kg.train[10:20]
+    config = RunConfig(
+        dataset="random",
+        model="distmult",
+        dim=8,
+        encoder="rgcn",
+        encoder_options={"num_layers": 1},
+        graph_mode="neighbor",
+        num_neighbors=[2],
+        sparse=True,
+        batch_size=8,
+        epochs=1,
+        num_negatives=2,
+        eval_every=-1,
+        progress=False,
+    )
+    from gnnns.training.run import build_trainer
+
+    trainer = build_trainer(config, kg, None)
+    before = trainer.model.encoder.entity.weight.detach().clone()
+    trainer.step(next(iter(trainer.loader)))
+    changed = (trainer.model.encoder.entity.weight.detach() != before).any(1)
+    assert 0 < int(changed.sum()) < kg.num_entities // 2
+    assert trainer.model.encoder.entity.weight.grad.is_sparse
+
+
 @pytest.mark.parametrize(
     ("encoder", "model", "mode", "training", "loss"),
     [
@@ -75,9 +132,13 @@ def test_neighbor_sampled_step_differs_when_the_fanout_is_small():
         ("rgcn", "distmult", "neighbor", "negative", "nssa"),
         ("compgcn", "conve", "full", "kvsall", "bce"),
         ("compgcn", "transe", "neighbor", "negative", "margin"),
+        ("rgcn", "distmult", "neighbor", "negative", "sparse"),
+        ("compgcn", "distmult", "neighbor", "negative", "sparse"),
     ],
 )
 def test_gnn_runs_train_and_evaluate(tmp_path, encoder, model, mode, training, loss):
+    sparse = loss == "sparse"  # the sparse input table, with the sce loss
+    loss = "sce" if sparse else loss
     kg = random_kg(seed=5, num_entities=40, num_relations=3, n=160)
     kg.valid, kg.test = kg.train[:10], kg.train[10:20]
     config = RunConfig(
@@ -97,6 +158,7 @@ def test_gnn_runs_train_and_evaluate(tmp_path, encoder, model, mode, training, l
         num_negatives=4,
         eval_every=1,
         progress=False,
+        sparse=sparse,
         output=str(tmp_path / "run"),
     )
     result = train(config, kg=kg)

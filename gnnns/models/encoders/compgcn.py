@@ -64,6 +64,9 @@ class CompGCNEncoder(nn.Module):
             (default: ``1.0``)
         in_features (int, optional): :math:`F` when graphs carry node features ``x [N, F]``,
             mapped to :obj:`init_dim` by a linear layer. (default: :obj:`None`)
+        sparse (bool, optional): sparse gradients for the entity table: a step on a subgraph
+            gives a gradient of its ``n_id`` rows alone, which a sparse optimizer applies to those
+            rows alone (neighbour-sampled training on a large graph). (default: :obj:`False`)
     """
 
     def __init__(
@@ -82,6 +85,7 @@ class CompGCNEncoder(nn.Module):
         output_dropout: float = 0.0,
         batch_norm_scale: float = 1.0,
         in_features: int | None = None,
+        sparse: bool = False,
     ) -> None:
         super().__init__()
         num_relation_embeddings = 2 * num_relations if num_relation_embeddings is None else num_relation_embeddings
@@ -93,7 +97,8 @@ class CompGCNEncoder(nn.Module):
             raise ValueError(f"CompGCNEncoder: num_layers={num_layers}, num_bases={num_bases}; expected >= 1, >= 0")
         self.num_entities, self.num_relations = num_entities, num_relations
         self.num_relation_embeddings, self.num_bases = num_relation_embeddings, num_bases
-        self.entity = nn.Embedding(num_entities, init_dim)
+        self.sparse_input = bool(sparse)
+        self.entity = nn.Embedding(num_entities, init_dim, sparse=sparse)
         self.features = nn.Linear(in_features, init_dim) if in_features is not None else None
         if num_bases > 0:
             self.relation_basis = nn.Parameter(torch.empty(num_bases, init_dim))

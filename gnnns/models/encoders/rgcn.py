@@ -66,6 +66,11 @@ class RGCNEncoder(nn.Module):
             training. (default: :obj:`0.2`)
         in_features (int, optional): width :math:`F` of ``graph.x``; give it exactly when the
             graphs carry node features. (default: :obj:`None`)
+        sparse (bool, optional): sparse gradients for the input table: a step on a subgraph
+            gives a gradient of its ``n_id`` rows alone, which a sparse optimizer
+            (:func:`gnnns.training.optim.build_optimizer`) applies to those rows alone, so that
+            a neighbour-sampled step does not read and write the whole ``[E, hidden_dim]`` table
+            and its optimizer state. (default: :obj:`False`)
     """
 
     def __init__(
@@ -83,8 +88,14 @@ class RGCNEncoder(nn.Module):
         edge_dropout: float = 0.4,
         self_loop_dropout: float = 0.2,
         in_features: int | None = None,
+        sparse: bool = False,
     ) -> None:
         super().__init__()
+        if sparse and in_features is not None:
+            raise ValueError(
+                "RGCNEncoder: sparse=True makes the input table's gradient sparse; with in_features "
+                "there is no input table"
+            )
         hidden_dim = entity_dim if hidden_dim is None else hidden_dim
         _check_arguments(
             num_layers,
@@ -99,7 +110,8 @@ class RGCNEncoder(nn.Module):
         self.edge_dropout = edge_dropout
         self.self_loop_dropout = self_loop_dropout
         self.in_features = in_features
-        self.entity = nn.Embedding(num_entities, hidden_dim) if in_features is None else None
+        self.sparse_input = bool(sparse)
+        self.entity = nn.Embedding(num_entities, hidden_dim, sparse=sparse) if in_features is None else None
         self.feature_proj = nn.Linear(in_features, hidden_dim) if in_features is not None else None
         dims = [hidden_dim] * num_layers + [entity_dim]
         self.convs = nn.ModuleList(
@@ -214,8 +226,9 @@ class RGCNEncoder(nn.Module):
                     f"the graph has {graph.num_nodes} nodes and no n_id, but RGCNEncoder knows "
                     f"{self.num_entities} entities; give n_id [N] (global entity ids) for a subgraph"
                 )
-            if graph.num_nodes == self.num_entities:
-                # The whole graph: the table itself, without a gathered copy.
+            if graph.num_nodes == self.num_entities and not (self.sparse_input and torch.is_grad_enabled()):
+                # The whole graph: the table itself, without a gathered copy (a sparse table's
+                # gradient must come from a gather).
                 return self.entity.weight
         return self.entity(global_ids(graph))
 
