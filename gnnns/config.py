@@ -21,7 +21,7 @@ class RunConfig:
     dataset: str = "synthetic"
     model: str = "complex"
     dim: int = 64
-    sparse: bool = False  # sparse embedding gradients (shallow tables, a GNN input table); optimizers update only touched rows
+    sparse: bool = False  # sparse gradients of embedding tables (shallow, or a GNN input table): touched rows only
     p: int = 1  # TransE norm
     decoder_options: dict = field(default_factory=dict)  # keyword arguments of the decoder (ConvE's)
     encoder: str = "embedding"  # embedding | rgcn | compgcn

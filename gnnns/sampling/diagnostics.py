@@ -43,6 +43,39 @@ def hardness(all_scores: Tensor, entities: Tensor) -> Tensor:
     return (below + (not_above - below - 1) / 2).double().div(num_entities - 1).float()
 
 
+def sampled_hardness(negative_scores: Tensor, sample_scores: Tensor, negatives: Tensor, sample: Tensor) -> Tensor:
+    r"""An unbiased estimate of :func:`hardness` from a uniform sample of entities.
+
+    With :math:`S` entities drawn uniformly from all :math:`E` (with replacement) and scored for
+    the query, a negative :math:`e` gets
+
+    .. math::
+        \widehat{\operatorname{hardness}}(e) = \frac{|\{j : s_j < s_e\}| + \tfrac12 |\{j : s_j = s_e,
+        i_j \neq e\}|}{|\{j : i_j \neq e\}|}
+
+    over the draws :math:`j` with entity :math:`i_j`: each draw other than :math:`e` itself is an
+    entity drawn uniformly from the other :math:`E - 1`, so the expectation is :func:`hardness`.
+    With the sample :math:`0..E-1` it is :func:`hardness` exactly.
+
+    Args:
+        negative_scores (Tensor): scores of the negatives, shape ``[Q, k]``.
+        sample_scores (Tensor): scores of the sampled entities for each query, shape ``[Q, S]``.
+        negatives (Tensor): the negatives' entity ids, shape ``[Q, k]``.
+        sample (Tensor): the sampled entity ids, shape ``[S]`` (the same for every query).
+
+    Returns:
+        Tensor of shape ``[Q, k]`` with values in ``[0, 1]`` (0.5 where every draw is ``e``).
+    """
+    ordered = sample_scores.sort(dim=1).values
+    below = torch.searchsorted(ordered, negative_scores.contiguous(), side="left").double()
+    ties = torch.searchsorted(ordered, negative_scores.contiguous(), side="right").double() - below
+    # Draws of the negative itself tie with it: take them out of the ties and of the count.
+    itself = (sample.view(1, 1, -1) == negatives.unsqueeze(-1)).sum(-1).double()
+    others = sample.numel() - itself
+    estimate = (below + (ties - itself) / 2) / others.clamp_min(1)
+    return torch.where(others > 0, estimate, torch.full_like(estimate, 0.5)).float()
+
+
 def entropy_of(entities: Tensor) -> float:
     r"""Shannon entropy (nats) of the empirical distribution of the given ids,
     :math:`-\sum_e p_e \log p_e`."""
@@ -59,7 +92,11 @@ class NegativeDiagnostics:
 
     * ``hardness``: mean percentile of a negative's score among all entities for its query
       (:func:`hardness`; 0.5 for uniform negatives, near 1 for the hardest), on up to
-      ``hardness_queries`` positives of the batch, scored by ``score_all``;
+      ``hardness_queries`` positives of the batch, scored by ``score_all``. Where scoring every
+      entity is not offered (neighbour-sampled GNN training, whose ``score_all`` is None), the
+      percentile is estimated among ``hardness_sample`` uniformly drawn entities scored with
+      the negatives by ``score_candidates`` (:func:`sampled_hardness`), and the summary
+      says so with ``hardness_sample``;
     * ``false_negative_rate``: share of negatives that are true triples of the valid or test
       split. Only this evaluator looks at held-out triples; nothing of it reaches the sampler.
       ``known_positive_rate`` is the share that are training triples (what filtering removes);
@@ -74,19 +111,28 @@ class NegativeDiagnostics:
         every (int): measure every this many batches. (default: 10)
         hardness_queries (int): positives per measured batch whose queries are scored against
             all entities. (default: 64)
+        hardness_sample (int): entities drawn per measured batch for the estimated hardness.
+            (default: 1024)
+
+    Measuring never changes training: the scoring runs with the global random state saved and
+    restored around it (a GNN's edge dropout and the neighbour sampler draw from it).
     """
 
-    def __init__(self, kg: KnowledgeGraph, every: int = 10, hardness_queries: int = 64):
+    def __init__(self, kg: KnowledgeGraph, every: int = 10, hardness_queries: int = 64, hardness_sample: int = 1024):
         if every < 1:
             raise ValueError(f"NegativeDiagnostics: every must be >= 1, got {every}")
         self.num_entities = kg.num_entities
         self.every = int(every)
         self.hardness_queries = int(hardness_queries)
+        self.hardness_sample = int(hardness_sample)
+        self._sampled = False
+        self._generator = torch.Generator().manual_seed(0)
         self.train_index = kg.train_index()
         self.full_index = kg.index()
         self.reset()
 
     def reset(self) -> None:
+        self._sampled = False
         self.batches = 0
         self.sums: dict[str, float] = {}
         self.counts: dict[str, float] = {}
@@ -106,8 +152,18 @@ class NegativeDiagnostics:
         self.batches += 1
 
     @torch.no_grad()
-    def observe(self, positives: Tensor, negatives: Negatives, score_all: AllScorer | None = None) -> None:
-        """Measure one batch's negatives (call it when :meth:`due`)."""
+    def observe(
+        self,
+        positives: Tensor,
+        negatives: Negatives,
+        score_all: AllScorer | None = None,
+        score_candidates: Callable[[Tensor, Tensor, Tensor], Tensor] | None = None,
+    ) -> None:
+        """Measure one batch's negatives (call it when :meth:`due`).
+
+        ``score_candidates(positives [Q, 3], entities [Q, m], corrupt_head [Q]) -> [Q, m]`` is
+        used for the estimated hardness when ``score_all`` is None.
+        """
         entities = negatives.entities
         valid = torch.ones_like(entities, dtype=torch.bool)
         if negatives.weight is not None:
@@ -124,8 +180,16 @@ class NegativeDiagnostics:
         entropy = entropy_of(drawn)
         self._add("entropy", entropy, 1)
         self._add("normalized_entropy", entropy / max(math.log(min(n, self.num_entities)), 1e-12), 1)
-        if score_all is not None and self.hardness_queries > 0:
-            self._observe_hardness(positives, negatives, valid, score_all)
+        if self.hardness_queries <= 0 or (score_all is None and (score_candidates is None or self.hardness_sample < 1)):
+            return
+        device = positives.device
+        # The CPU's random state is always saved; an accelerator's is saved too where scoring runs on one.
+        accelerator = {} if device.type == "cpu" else {"devices": [device.index or 0], "device_type": device.type}
+        with torch.random.fork_rng(**({"devices": []} | accelerator)):
+            if score_all is not None:
+                self._observe_hardness(positives, negatives, valid, score_all)
+            else:
+                self._observe_sampled_hardness(positives, negatives, valid, score_candidates)
 
     def _observe_hardness(self, positives: Tensor, negatives: Negatives, valid: Tensor, score_all: AllScorer) -> None:
         q = min(self.hardness_queries, positives.size(0))
@@ -139,11 +203,28 @@ class NegativeDiagnostics:
             mask = valid[rows]
             self._add("hardness", float(values[mask].double().sum()), float(mask.sum()))
 
+    def _observe_sampled_hardness(
+        self, positives: Tensor, negatives: Negatives, valid: Tensor, score_candidates: Callable
+    ) -> None:
+        q = min(self.hardness_queries, positives.size(0))
+        sample = torch.randint(self.num_entities, (self.hardness_sample,), generator=self._generator)
+        sample = sample.to(positives.device)
+        entities = negatives.entities[:q]
+        candidates = torch.cat([entities, sample.expand(q, -1)], dim=1)
+        scores = score_candidates(positives[:q], candidates, negatives.corrupt_head[:q]).float()
+        k = entities.size(1)
+        values = sampled_hardness(scores[:, :k], scores[:, k:], entities, sample)
+        mask = valid[:q]
+        self._add("hardness", float(values[mask].double().sum()), float(mask.sum()))
+        self._sampled = True
+
     def summary(self) -> dict[str, float]:
         """Means over the epoch, then start afresh."""
         out = {key: self.sums[key] / self.counts[key] for key in self.sums if self.counts[key] > 0}
         if "sample_ms" in out and out.get("step_ms", 0) > 0:
             out["sample_share"] = out["sample_ms"] / out["step_ms"]
         out["batches"] = self.batches
+        if self._sampled:
+            out["hardness_sample"] = self.hardness_sample
         self.reset()
         return out

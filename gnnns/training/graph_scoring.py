@@ -125,5 +125,5 @@ class SubgraphScoring:
     @property
     def score_all(self):
         """None: scoring against every entity would embed the whole graph every few batches, so
-        the diagnostics do not measure hardness in neighbour-sampled training."""
+        the diagnostics estimate hardness from a sample of entities (:meth:`score_candidates`)."""
         return None

@@ -263,7 +263,7 @@ class Trainer:
         self._sample_seconds = time.perf_counter() - start
         if self.diagnostics is not None and self.diagnostics.due():
             start = time.perf_counter()
-            self.diagnostics.observe(positives, negatives, self.scoring.score_all)
+            self.diagnostics.observe(positives, negatives, self.scoring.score_all, self.scoring.score_candidates)
             self._diagnostic_seconds = time.perf_counter() - start
         pos, neg = self.scoring.score_batch(
             positives, negatives.entities, negatives.corrupt_head, shared=negatives.shared

@@ -5,7 +5,7 @@ import torch
 
 from gnnns.data import KnowledgeGraph
 from gnnns.sampling import Negatives
-from gnnns.sampling.diagnostics import NegativeDiagnostics, entropy_of, hardness
+from gnnns.sampling.diagnostics import NegativeDiagnostics, entropy_of, hardness, sampled_hardness
 
 
 def test_hardness_is_the_percentile_among_all_entities():
@@ -88,3 +88,57 @@ def test_hardness_through_a_scorer_and_cost(tiny_kg):
     assert summary["sample_share"] == pytest.approx(0.5)
     assert summary["batches"] == 2
     assert diagnostics.summary() == {"batches": 0}
+
+
+def test_sampled_hardness_with_every_entity_once_is_the_exact_hardness():
+    gen = torch.Generator().manual_seed(1)
+    scores = torch.randint(0, 6, (4, 30), generator=gen).float()  # many ties
+    entities = torch.randint(30, (4, 7), generator=gen)
+    sample = torch.arange(30)
+    estimate = sampled_hardness(scores.gather(1, entities), scores, entities, sample)
+    torch.testing.assert_close(estimate, hardness(scores, entities))
+
+
+def test_sampled_hardness_by_hand():
+    # Sample scores 1, 2, 2, 3 for entities 7, 8, 9, 5; negative 5 scores 3 (itself drawn once):
+    # of the other 3 draws, 3 are below -> 1.0. Negative 6 scores 2: 1 below, 2 ties -> (1 + 1) / 4.
+    sample_scores = torch.tensor([[1.0, 2.0, 2.0, 3.0]])
+    estimate = sampled_hardness(
+        torch.tensor([[3.0, 2.0]]), sample_scores, torch.tensor([[5, 6]]), torch.tensor([7, 8, 9, 5])
+    )
+    torch.testing.assert_close(estimate, torch.tensor([[1.0, 0.5]]))
+
+
+def test_sampled_hardness_is_unbiased():
+    gen = torch.Generator().manual_seed(2)
+    scores = torch.randn(50, 400, generator=gen)
+    entities = torch.randint(400, (50, 20), generator=gen)
+    exact = hardness(scores, entities)
+    estimates = []
+    for _ in range(20):
+        sample = torch.randint(400, (64,), generator=gen)
+        estimates.append(sampled_hardness(scores.gather(1, entities), scores[:, sample], entities, sample))
+    mean = torch.stack(estimates).mean(0)
+    # 20 x 64 draws per negative: the error of each is about sqrt(1/4 / 1280) = 0.014.
+    assert (mean - exact).abs().max() < 0.07
+    assert abs(float(mean.mean() - exact.mean())) < 0.005
+
+
+def test_hardness_is_estimated_where_no_score_all_is_offered(tiny_kg):
+    table = torch.tensor([0.0, 1.0, 2.0, 3.0, 4.0, 5.0])
+    calls = []
+
+    def score_candidates(positives, entities, corrupt_head):
+        calls.append(entities.shape)
+        torch.rand(3)  # as a GNN's edge dropout or a neighbour sampler would
+        return table[entities]
+
+    diagnostics = NegativeDiagnostics(tiny_kg, every=1, hardness_queries=1, hardness_sample=4000)
+    positives = torch.tensor([[0, 0, 1], [1, 0, 2]])
+    negatives = Negatives(torch.tensor([[5, 4], [0, 0]]), torch.tensor([False, False]))
+    state = torch.get_rng_state()
+    diagnostics.observe(positives, negatives, None, score_candidates)
+    assert torch.equal(torch.get_rng_state(), state)  # measuring leaves training's random stream alone
+    summary = diagnostics.summary()
+    assert calls == [torch.Size([1, 2 + 4000])]  # the first positive's 2 negatives and the sample
+    assert summary["hardness"] == pytest.approx(0.9, abs=0.02) and summary["hardness_sample"] == 4000

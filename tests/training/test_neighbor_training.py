@@ -1,5 +1,7 @@
 """Neighbour-sampled training against full-graph training, and GNN runs end to end."""
 
+import json
+
 import pytest
 import torch
 
@@ -164,6 +166,37 @@ def test_gnn_runs_train_and_evaluate(tmp_path, encoder, model, mode, training, l
     result = train(config, kg=kg)
     assert 0.0 < result["test"]["mrr"] <= 1.0
     assert (tmp_path / "run" / "best.pt").exists()
+
+
+@pytest.mark.parametrize("mode", ["full", "neighbor"])
+def test_negative_diagnostics_measure_hardness_without_changing_training(tmp_path, mode):
+    kg = random_kg(seed=5, num_entities=40, num_relations=3, n=160)
+    kg.valid, kg.test = kg.train[:10], kg.train[10:20]
+    lines = {}
+    for every in (0, 1):
+        config = RunConfig(
+            dataset="random",
+            model="distmult",
+            dim=8,
+            encoder="rgcn",
+            encoder_options={"num_layers": 1},
+            graph_mode=mode,
+            num_neighbors=[3],
+            batch_size=32,
+            epochs=2,
+            num_negatives=4,
+            eval_every=-1,
+            diagnostics_every=every,
+            progress=False,
+            output=str(tmp_path / f"run{every}"),
+        )
+        train(config, kg=kg)
+        lines[every] = [json.loads(x) for x in (tmp_path / f"run{every}" / "metrics.jsonl").read_text().splitlines()]
+    # R-GCN's edge dropout and the neighbour sampler draw from the global stream; measuring does not.
+    assert [r["loss"] for r in lines[1]] == [r["loss"] for r in lines[0]]
+    negatives = lines[1][-1]["negatives"]
+    assert 0.3 < negatives["hardness"] < 0.9
+    assert ("hardness_sample" in negatives) == (mode == "neighbor")
 
 
 def test_mode_and_fanout_errors_say_what_is_expected():
