@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import Tensor
 
@@ -17,34 +19,50 @@ class TripleIndex:
     ranking and false-negative filtering need.
 
     Args:
-        triples (Tensor): known triples, shape ``[M, 3]`` (duplicates are allowed).
+        triples (Tensor or sequence of Tensor): known triples, shape ``[M, 3]`` (duplicates are
+            allowed), or several such tensors (train, valid, test), indexed together without
+            first concatenating them into one ``[M, 3]`` copy.
         num_entities (int): number of entities :math:`E`.
         num_relations (int): number of relations :math:`R`.
     """
 
-    def __init__(self, triples: Tensor, num_entities: int, num_relations: int):
-        if triples.dim() != 2 or triples.size(1) != 3:
-            raise ValueError(f"TripleIndex expects triples of shape [M, 3], got {list(triples.shape)}")
+    def __init__(self, triples: Tensor | Sequence[Tensor], num_entities: int, num_relations: int):
+        parts = [triples] if isinstance(triples, Tensor) else list(triples)
+        for part in parts:
+            if part.dim() != 2 or part.size(1) != 3:
+                raise ValueError(f"TripleIndex expects triples of shape [M, 3], got {list(part.shape)}")
         if num_entities**2 * max(num_relations, 1) >= 2**63:
             raise ValueError("graph too large for int64 triple keys")
         self.num_entities = int(num_entities)
         self.num_relations = int(num_relations)
-        triples = triples.long().cpu()
-        h, r, t = triples.unbind(1)
-        self._tail_keys = sorted_distinct(self._encode(h, r, t))  # sorted, (h, r) groups then t
-        self._head_keys = sorted_distinct(self._encode(t, r, h))  # sorted, (t, r) groups then h
+        parts = [part.long().cpu() for part in parts]
+        self._tail_keys = sorted_distinct(self._encode_parts(parts, 0, 2))  # sorted, (h, r) groups then t
+        self._head_keys = sorted_distinct(self._encode_parts(parts, 2, 0))  # sorted, (t, r) groups then h
+
+    def _encode_parts(self, parts: list[Tensor], a: int, b: int) -> Tensor:
+        """The keys of every part's triples with column ``a`` first and ``b`` last, written into one buffer."""
+        keys = torch.empty(sum(len(part) for part in parts), dtype=torch.long)
+        offset = 0
+        for part in parts:
+            self._encode(part[:, a], part[:, 1], part[:, b], out=keys[offset : offset + len(part)])
+            offset += len(part)
+        return keys
 
     def __len__(self) -> int:
         return self._tail_keys.numel()
 
-    def _encode(self, a: Tensor, r: Tensor, b: Tensor) -> Tensor:
+    def _encode(self, a: Tensor, r: Tensor, b: Tensor, out: Tensor | None = None) -> Tensor:
         # Out-of-range ids would alias other triples' keys ((h, R + r, t) == (h + 1, r, t)),
         # e.g. reciprocal relation ids passed by mistake: refuse them instead.
         if r.numel() and (int(r.min()) < 0 or int(r.max()) >= self.num_relations):
             raise ValueError(f"relation ids must lie in [0, {self.num_relations}), got {int(r.min())}..{int(r.max())}")
-        # One fresh buffer, the rest in place: above glibc's mmap threshold (32 MB) every temporary is
-        # new memory that the kernel faults in and zeroes, which took half of a 16M-triple build.
-        key = a.expand(torch.broadcast_shapes(a.shape, r.shape, b.shape)) * self.num_relations
+        # One buffer (fresh, or ``out``), the rest in place: above glibc's mmap threshold (32 MB) every
+        # temporary is new memory that the kernel faults in and zeroes, which took half of a 16M-triple build.
+        shape = torch.broadcast_shapes(a.shape, r.shape, b.shape)
+        if out is None:
+            key = a.expand(shape) * self.num_relations
+        else:
+            key = torch.mul(a.expand(shape), self.num_relations, out=out)
         return key.add_(r).mul_(self.num_entities).add_(b)
 
     def to(self, device: torch.device | str) -> TripleIndex:

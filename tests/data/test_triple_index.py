@@ -30,6 +30,21 @@ def test_contains_matches_a_python_set(seed):
     assert len(index) == len(truth)
 
 
+def test_an_index_of_several_parts_knows_their_union_on_both_sides():
+    parts = [random_graph(1), random_graph(2, n=7), random_graph(3, n=0)[:0], random_graph(4, n=20)]
+    index = TripleIndex(parts, 12, 3)
+    truth = {tuple(t) for part in parts for t in part.tolist()}
+    queries = random_graph(5, n=300)
+    expected = torch.tensor([tuple(t) in truth for t in queries.tolist()])
+    assert torch.equal(index.contains(queries), expected) and len(index) == len(truth)
+    heads = {(t, r): sorted({h for h, r2, t2 in truth if (t2, r2) == (t, r)}) for _, r, t in truth}
+    rows, entities = index.known(queries[:, 2], queries[:, 1], predict_head=True)
+    for i, (_, r, t) in enumerate(queries.tolist()):
+        assert sorted(entities[rows == i].tolist()) == heads.get((t, r), [])
+    with pytest.raises(ValueError, match="relation ids must lie in"):
+        TripleIndex([parts[0], torch.tensor([[0, 3, 1]])], 12, 3)
+
+
 @pytest.mark.parametrize("seed", range(5))
 def test_contains_corrupted_matches_a_python_set_on_both_sides(seed):
     known = random_graph(seed)
