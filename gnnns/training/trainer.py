@@ -2,15 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import math
-import signal
-import sys
-import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -23,77 +17,29 @@ from gnnns.loaders.triples import ShardedBatches
 from gnnns.models import KGCModel
 from gnnns.sampling import NegativeSampler
 from gnnns.sampling.diagnostics import NegativeDiagnostics
-from gnnns.training import checkpoint
+from gnnns.training.batch_loss import BatchLossMixin
+from gnnns.training.checkpointing import BEST, LAST, CheckpointMixin
 from gnnns.training.distributed import SINGLE, Distributed, StepLoss, data_parallel, evaluate_split
+from gnnns.training.epoch_sums import EpochSums
 from gnnns.training.graph_scoring import FullGraphScoring, SubgraphScoring
+from gnnns.training.interrupts import INTERRUPT_SIGNALS, InterruptMixin, TrainingDiverged, TrainingInterrupted
 from gnnns.training.optim import PlateauSchedule, sparse_parameters
 
-LAST = "checkpoint.pt"
-BEST = "best.pt"
-
+__all__ = [
+    "BEST",
+    "CLOCKS",
+    "INTERRUPT_SIGNALS",
+    "LAST",
+    "EpochSums",
+    "Trainer",
+    "TrainingDiverged",
+    "TrainingInterrupted",
+]
 
 CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
-INTERRUPT_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
-class TrainingDiverged(RuntimeError):
-    """The loss became NaN or infinite."""
-
-
-class TrainingInterrupted(KeyboardInterrupt):
-    """Ctrl-C (SIGINT) or SIGTERM stopped training at a step boundary.
-
-    Args:
-        message (str): where training stopped.
-        checkpoint (Path, optional): the checkpoint of that step (None without a run directory).
-    """
-
-    def __init__(self, message: str, checkpoint: Path | None = None):
-        super().__init__(message)
-        self.checkpoint = checkpoint
-
-
-@dataclass
-class EpochSums:
-    r"""The running sums of the epoch in progress: what a mid-epoch checkpoint carries to resume it.
-
-    Args:
-        loss (Tensor): :math:`\sum` of loss times rows over the batches done (float64, 0-d).
-        rows (int): triples (or queries) done.
-        steps (int): batches done.
-        seconds (float): training seconds of the epoch spent before the current session.
-        epoch_rng (Tensor, optional): global RNG state at the epoch's start, from which a loader
-            that draws its order from the global generator (any iterable other than
-            :class:`~gnnns.loaders.triples.ShardedBatches`) regenerates it.
-    """
-
-    loss: Tensor = field(default_factory=lambda: torch.zeros((), dtype=torch.float64))
-    rows: int = 0
-    steps: int = 0
-    seconds: float = 0.0
-    epoch_rng: Tensor | None = None
-
-    def state_dict(self) -> dict:
-        return {
-            "loss": self.loss.clone(),
-            "rows": self.rows,
-            "steps": self.steps,
-            "seconds": self.seconds,
-            "epoch_rng": self.epoch_rng,
-        }
-
-    @classmethod
-    def from_state(cls, state: dict) -> EpochSums:
-        return cls(
-            state["loss"].clone().double(),
-            int(state["rows"]),
-            int(state["steps"]),
-            float(state["seconds"]),
-            state.get("epoch_rng"),
-        )
-
-
-class Trainer:
+class Trainer(BatchLossMixin, CheckpointMixin, InterruptMixin):
     r"""Trains a :class:`KGCModel` by negative sampling or by 1-N scoring, in one process or several.
 
     Negative sampling (``loader`` a :class:`TripleLoader`): each batch of positives ``[B, 3]``
@@ -248,69 +194,6 @@ class Trainer:
             self.diagnostics.add_time(self._sample_seconds, step_seconds)
         return loss.detach()
 
-    def _batch_loss(self, batch) -> Tensor:
-        """The loss of one batch (the forward of :class:`StepLoss`)."""
-        if isinstance(self.loader, OneToNLoader):
-            with self.scoring.step(None):
-                return self._one_to_n_loss(*batch)
-        positives = batch.to(self.device, non_blocking=True)
-        with self.scoring.step(positives):
-            return self._negative_sampling_loss(positives)
-
-    def _negative_sampling_loss(self, positives: Tensor) -> Tensor:
-        start = time.perf_counter()
-        negatives = self.sampler(positives, self.num_negatives, scorer=self.scoring.score_candidates)
-        self._sample_seconds = time.perf_counter() - start
-        if self.diagnostics is not None and self.diagnostics.due():
-            start = time.perf_counter()
-            self.diagnostics.observe(positives, negatives, self.scoring.score_all, self.scoring.score_candidates)
-            self._diagnostic_seconds = time.perf_counter() - start
-        pos, neg = self.scoring.score_batch(
-            positives, negatives.entities, negatives.corrupt_head, shared=negatives.shared
-        )
-        loss = self.loss(pos, neg, negatives.weight)
-        if self.regularizer_weight > 0:
-            loss = loss + self.regularizer_weight * self._n3(positives)
-        return loss
-
-    def _one_to_n_loss(self, queries: Tensor, targets: Tensor) -> Tensor:
-        queries, targets = queries.to(self.device), targets.to(self.device)
-        # The loader asks a head query (?, r, t) as (t, r + R); without inverse relations the
-        # model answers it as the head query of r.
-        relation, predict_head = self._query_relation(queries[:, 1])
-        scores = self.model.score_all(queries[:, 0], relation, predict_head=predict_head)
-        loss = self.loss.forward_all(scores, targets)
-        if self.regularizer_weight > 0:
-            answers = targets if targets.dim() == 1 else None
-            loss = loss + self.regularizer_weight * self._n3_queries(queries, answers)
-        return loss
-
-    def _penalised(self) -> tuple[Tensor, Tensor]:
-        """What the N3 penalty reads: an embedding table's parameters (not their dropped-out copy,
-        whose cube would be :math:`1 / (1 - p)^2` too large on average), else the encoder's output."""
-        tables = getattr(self.model.encoder, "tables", None)
-        return tables() if tables is not None else self.model.embeddings()
-
-    def _n3(self, triples: Tensor) -> Tensor:
-        ent, rel = self._penalised()
-        # Read through the model's gather so that sparse tables keep sparse gradients.
-        rows = self.model.gather
-        return _n3_norm(rows(ent, triples[:, 0]), rows(rel, triples[:, 1]), rows(ent, triples[:, 2]))
-
-    def _n3_queries(self, queries: Tensor, answers: Tensor | None) -> Tensor:
-        ent, rel = self._penalised()
-        tail = ent[answers] if answers is not None else None
-        # N3 is symmetric in head and tail: a head query's entities need no swapping.
-        return _n3_norm(ent[queries[:, 0]], rel[self._query_relation(queries[:, 1])[0]], tail)
-
-    def _query_relation(self, relation: Tensor) -> tuple[Tensor, Tensor | bool]:
-        """A 1-N query's relation id and side for the model: ``r + R`` (the loader's head query of
-        ``r``) stays an inverse relation with reciprocal relations and is ``r``, head side, without."""
-        if self.model.reciprocal:
-            return relation, False
-        head = relation >= self.model.num_relations
-        return relation - head.long() * self.model.num_relations, head
-
     # -- epochs ----------------------------------------------------------------------------
     def fit(self, epochs: int) -> dict:
         """Train until ``epochs`` (counted from the start of the run, so a resumed run stops
@@ -431,11 +314,6 @@ class Trainer:
         )
         return record
 
-    def _save_due(self) -> bool:
-        if self.checkpoint_every > 0 and self.sums.steps % self.checkpoint_every == 0:
-            return True
-        return self.checkpoint_seconds > 0 and time.monotonic() - self._last_save >= self.checkpoint_seconds
-
     def _progress(self, epoch: int, within: float, epochs: int) -> float:
         """Share of training done: epochs done of those planned, or of the time budget if that is further."""
         done = (epoch - 1 + within) / max(epochs, 1)
@@ -446,10 +324,6 @@ class Trainer:
     def budget_spent(self) -> bool:
         """Whether the time budget (if any) is used up."""
         return 0 < self.time_budget <= self.budget_used
-
-    def _where_saved(self) -> str:
-        epoch, steps = self._saved_at
-        return f"epoch {epoch}" if steps == 0 else f"epoch {epoch + 1}, step {steps}"
 
     def _diverged_message(self, value: float, epoch: int, step: int) -> str:
         where = f"epoch {epoch}, step {step}"
@@ -485,168 +359,6 @@ class Trainer:
         self.bad_evaluations += 1
         return 0 < self.patience <= self.bad_evaluations
 
-    # -- interrupts ------------------------------------------------------------------------
-    @contextmanager
-    def _deferred_interrupts(self) -> Iterator[None]:
-        """While training, SIGINT and SIGTERM only raise a flag that the loop reads at the next
-        step boundary; a second one stops at once. Without a run directory (nothing to save), or
-        outside the main thread (where Python cannot handle signals), they act as usual."""
-        if self.run_dir is None or threading.current_thread() is not threading.main_thread():
-            yield
-            return
-        previous = {sig: signal.getsignal(sig) for sig in INTERRUPT_SIGNALS}
-
-        def handler(signum, frame):
-            if self._interrupted is not None:
-                raise KeyboardInterrupt
-            self._interrupted = signum
-            if self.dist.is_main:
-                print(
-                    f"\n{signal.Signals(signum).name}: finishing the current step, then writing a checkpoint "
-                    "(press Ctrl-C again to stop at once)",
-                    file=sys.stderr,
-                    flush=True,
-                )
-
-        for sig in INTERRUPT_SIGNALS:
-            signal.signal(sig, handler)
-        try:
-            yield
-        finally:
-            for sig, old in previous.items():
-                signal.signal(sig, old)
-            self._interrupted = None
-
-    def _raise_interrupted(self) -> None:
-        epoch, steps = self._saved_at
-        where = f"after epoch {epoch}" if steps == 0 else f"at epoch {epoch + 1}, step {steps}"
-        path = self.run_dir / LAST
-        raise TrainingInterrupted(f"training stopped {where}; checkpoint written to {path}", path)
-
-    # -- persistence ---------------------------------------------------------------------
-    def _write_metrics(self, record: dict) -> None:
-        if self.run_dir is None or not self.dist.is_main:
-            return
-        with open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8") as f:
-            f.write(json.dumps(record) + "\n")
-
-    def _local_state(self) -> dict:
-        """What differs between processes: random streams, the sampler, the partial epoch's sums."""
-        state = {"rng": checkpoint.rng_state(), "sums": self.sums.state_dict(), "sampler": None}
-        if self.sampler is not None:
-            state["sampler"] = self.sampler.state_dict()
-            state["sampler_counters"] = checkpoint.sampler_counters(self.sampler)
-        if self.diagnostics is not None:
-            state["diagnostics"] = checkpoint.diagnostics_state(self.diagnostics)
-        return state
-
-    def state(self, with_optimizer: bool = True) -> dict:
-        """The checkpoint: rank 0's view, plus every process's own part under ``"ranks"`` when
-        there are several (a collective then: every process must call it)."""
-        local = self._local_state() if with_optimizer else {"rng": checkpoint.rng_state()}
-        state = {
-            "epoch": self.epoch,
-            "batches_done": self.sums.steps,
-            "model": self.model.state_dict(),
-            "best": dict(self.best),
-            "bad_evaluations": self.bad_evaluations,
-            "budget_used": self.budget_used,
-            "world_size": self.dist.world_size,
-            **local,
-            **self.extra_state,
-        }
-        if with_optimizer:
-            state["optimizer"] = self.optimizer.state_dict()
-            if self.lr_schedule is not None:
-                state["lr_schedule"] = self.lr_schedule.state_dict()
-            if self.dist.enabled:
-                state["ranks"] = self.dist.gather(local)
-        return state
-
-    def _save(self, name: str, with_optimizer: bool = True) -> None:
-        if self.run_dir is None:
-            return
-        state = self.state(with_optimizer)
-        if self.dist.is_main:
-            checkpoint.save_atomic(state, self.run_dir / name)
-        # No process may go on to read a file that rank 0 is still writing.
-        self.dist.barrier()
-        if name == LAST:
-            self._saved_at = (self.epoch, self.sums.steps)
-            self._last_save = time.monotonic()
-
-    def resume(self) -> None:
-        """Restore everything from ``run_dir/checkpoint.pt`` and drop later metric lines.
-
-        Every process reads the file. With as many processes as wrote it, each takes back its
-        own sampler, RNG and partial sums, and the run continues bit for bit; with another number,
-        the model, optimizer and position are restored, rank 0 takes the partial sums of all
-        and rank 0's sampler and RNG states, and the other processes keep fresh ones.
-        """
-        if self.run_dir is None:
-            raise ValueError("resume needs a run directory")
-        state = checkpoint.load(self.run_dir / LAST, map_location=self.device)
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        if self.lr_schedule is not None and "lr_schedule" in state:
-            self.lr_schedule.load_state_dict(state["lr_schedule"])
-        self.epoch = int(state["epoch"])
-        self.best = dict(state["best"])
-        self.bad_evaluations = int(state["bad_evaluations"])
-        self.budget_used = float(state.get("budget_used", 0.0))
-        local = self._own_part(state)
-        if local is not None:
-            self._load_local(local)
-        self.sums.steps = int(state.get("batches_done", 0))
-        self._saved_at = (self.epoch, self.sums.steps)
-        if self.dist.is_main:
-            self._truncate_metrics(self.epoch)
-        at = f"epoch {self.epoch}" + (f" + {self.sums.steps} steps" if self.sums.steps else "")
-        self.print(f"resumed {self.run_dir} at {at}")
-
-    def _own_part(self, state: dict) -> dict | None:
-        written_by = int(state.get("world_size", 1))
-        top = {key: state[key] for key in ("rng", "sums", "sampler", "sampler_counters", "diagnostics") if key in state}
-        if written_by == self.dist.world_size:
-            return state["ranks"][self.dist.rank] if written_by > 1 else top
-        self.print(
-            f"note: the checkpoint was written by {written_by} process(es) and is resumed by "
-            f"{self.dist.world_size}: the position and weights are restored, per-process sampler and "
-            "random states are not, so the run does not continue bit for bit"
-        )
-        if not self.dist.is_main:
-            return None
-        if written_by > 1:
-            # The epoch's loss so far is the sum over the processes that wrote it.
-            parts = [EpochSums.from_state(part["sums"]) for part in state["ranks"]]
-            top["sums"] = {**top["sums"], "loss": sum(p.loss for p in parts), "rows": sum(p.rows for p in parts)}
-        return top
-
-    def _load_local(self, local: dict) -> None:
-        if self.sampler is not None and local.get("sampler") is not None:
-            self.sampler.load_state_dict(local["sampler"])
-            checkpoint.load_sampler_counters(self.sampler, local.get("sampler_counters", {}))
-        if self.diagnostics is not None and "diagnostics" in local:
-            checkpoint.load_diagnostics_state(self.diagnostics, local["diagnostics"])
-        if "sums" in local:
-            self.sums = EpochSums.from_state(local["sums"])
-        checkpoint.set_rng_state(local["rng"])
-
-    def _truncate_metrics(self, epoch: int) -> None:
-        path = self.run_dir / "metrics.jsonl"
-        if not path.exists():
-            return
-        lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-        kept = [line for line in lines if json.loads(line).get("epoch", 0) <= epoch]
-        path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
-
-    def load_best(self) -> bool:
-        """Load the weights of the best validation epoch, if one was saved."""
-        if self.run_dir is None or not (self.run_dir / BEST).exists():
-            return False
-        self.model.load_state_dict(checkpoint.load(self.run_dir / BEST, map_location=self.device)["model"])
-        return True
-
 
 def _check_distributed(distributed: Distributed, loader, model: KGCModel) -> None:
     """Refuse what several processes cannot train correctly, saying why."""
@@ -678,10 +390,3 @@ def _describe(negatives: dict | None) -> str:
         f"  negatives: hardness {negatives['hardness']:.2f}, false {100 * negatives['false_negative_rate']:.2f}%, "
         f"distinct {negatives['distinct_share']:.2f}, sampling {100 * negatives.get('sample_share', 0):.0f}% of a step"
     )
-
-
-def _n3_norm(head: Tensor, rel: Tensor, tail: Tensor | None) -> Tensor:
-    r"""N3-style penalty (after Lacroix et al., 2018): :math:`\frac{1}{B}\sum \|x\|_3^3` over the
-    batch's embedding rows, on their real coordinates (the paper uses complex moduli)."""
-    parts = [head, rel] + ([tail] if tail is not None else [])
-    return sum(p.abs().pow(3).sum() for p in parts) / head.size(0)

@@ -1,0 +1,84 @@
+"""The loss of one training batch: negative sampling or 1-N scoring, plus the N3 penalty."""
+
+from __future__ import annotations
+
+import time
+
+from torch import Tensor
+
+from gnnns.loaders import OneToNLoader
+
+
+class BatchLossMixin:
+    """The per-batch loss of a :class:`~gnnns.training.trainer.Trainer`, whose ``model``, ``loss``, ``loader``,
+    ``sampler``, ``scoring``, ``diagnostics`` and ``regularizer_weight`` it reads."""
+
+    def _batch_loss(self, batch) -> Tensor:
+        """The loss of one batch (the forward of :class:`StepLoss`)."""
+        if isinstance(self.loader, OneToNLoader):
+            with self.scoring.step(None):
+                return self._one_to_n_loss(*batch)
+        positives = batch.to(self.device, non_blocking=True)
+        with self.scoring.step(positives):
+            return self._negative_sampling_loss(positives)
+
+    def _negative_sampling_loss(self, positives: Tensor) -> Tensor:
+        start = time.perf_counter()
+        negatives = self.sampler(positives, self.num_negatives, scorer=self.scoring.score_candidates)
+        self._sample_seconds = time.perf_counter() - start
+        if self.diagnostics is not None and self.diagnostics.due():
+            start = time.perf_counter()
+            self.diagnostics.observe(positives, negatives, self.scoring.score_all, self.scoring.score_candidates)
+            self._diagnostic_seconds = time.perf_counter() - start
+        pos, neg = self.scoring.score_batch(
+            positives, negatives.entities, negatives.corrupt_head, shared=negatives.shared
+        )
+        loss = self.loss(pos, neg, negatives.weight)
+        if self.regularizer_weight > 0:
+            loss = loss + self.regularizer_weight * self._n3(positives)
+        return loss
+
+    def _one_to_n_loss(self, queries: Tensor, targets: Tensor) -> Tensor:
+        queries, targets = queries.to(self.device), targets.to(self.device)
+        # The loader asks a head query (?, r, t) as (t, r + R); without inverse relations the
+        # model answers it as the head query of r.
+        relation, predict_head = self._query_relation(queries[:, 1])
+        scores = self.model.score_all(queries[:, 0], relation, predict_head=predict_head)
+        loss = self.loss.forward_all(scores, targets)
+        if self.regularizer_weight > 0:
+            answers = targets if targets.dim() == 1 else None
+            loss = loss + self.regularizer_weight * self._n3_queries(queries, answers)
+        return loss
+
+    def _penalised(self) -> tuple[Tensor, Tensor]:
+        """What the N3 penalty reads: an embedding table's parameters (not their dropped-out copy,
+        whose cube would be :math:`1 / (1 - p)^2` too large on average), else the encoder's output."""
+        tables = getattr(self.model.encoder, "tables", None)
+        return tables() if tables is not None else self.model.embeddings()
+
+    def _n3(self, triples: Tensor) -> Tensor:
+        ent, rel = self._penalised()
+        # Read through the model's gather so that sparse tables keep sparse gradients.
+        rows = self.model.gather
+        return _n3_norm(rows(ent, triples[:, 0]), rows(rel, triples[:, 1]), rows(ent, triples[:, 2]))
+
+    def _n3_queries(self, queries: Tensor, answers: Tensor | None) -> Tensor:
+        ent, rel = self._penalised()
+        tail = ent[answers] if answers is not None else None
+        # N3 is symmetric in head and tail: a head query's entities need no swapping.
+        return _n3_norm(ent[queries[:, 0]], rel[self._query_relation(queries[:, 1])[0]], tail)
+
+    def _query_relation(self, relation: Tensor) -> tuple[Tensor, Tensor | bool]:
+        """A 1-N query's relation id and side for the model: ``r + R`` (the loader's head query of
+        ``r``) stays an inverse relation with reciprocal relations and is ``r``, head side, without."""
+        if self.model.reciprocal:
+            return relation, False
+        head = relation >= self.model.num_relations
+        return relation - head.long() * self.model.num_relations, head
+
+
+def _n3_norm(head: Tensor, rel: Tensor, tail: Tensor | None) -> Tensor:
+    r"""N3-style penalty (after Lacroix et al., 2018): :math:`\frac{1}{B}\sum \|x\|_3^3` over the
+    batch's embedding rows, on their real coordinates (the paper uses complex moduli)."""
+    parts = [head, rel] + ([tail] if tail is not None else [])
+    return sum(p.abs().pow(3).sum() for p in parts) / head.size(0)
