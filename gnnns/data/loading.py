@@ -142,4 +142,4 @@ def _check_counts(recipe: DatasetRecipe, kg: KnowledgeGraph) -> None:
     wrong = {key: (value, found[key]) for key, value in recipe.counts.items() if found[key] != value}
     if wrong:
         detail = ", ".join(f"{key} {got:,} (expected {want:,})" for key, (want, got) in wrong.items())
-        warnings.warn(f"{recipe.name}: {detail}; the files may be another version", stacklevel=3)
+        warnings.warn(f"{recipe.name}: {detail}; the files may be another version", stacklevel=4)

@@ -149,8 +149,9 @@ def test_codex_layouts_and_types(tmp_path, layout):
     root = tmp_path / "root"
     dataset = root / "codex" / "codex-s" if layout == "upstream" else root / "codex-s"
     write_codex(dataset, {"upstream": root / "codex", "flat": dataset, "beside": root}[layout])
-    with pytest.warns(UserWarning, match="another version"):  # toy counts differ from CoDEx-S
+    with pytest.warns(UserWarning, match="another version") as caught:  # toy counts differ from CoDEx-S
         kg = load_dataset("codex-s", root=root, download=False)
+    assert caught[0].filename == __file__  # the warning names the line that called load_dataset
     assert kg.entity_names == ["Q1", "Q2", "Q3"]
     assert kg.entity_types.tolist() == [[0, 0], [1, 0], [1, 1], [2, 2]]
     assert kg.type_names == ["human", "writer", "T9"]  # only used types; id where no label
