@@ -56,6 +56,7 @@ HELP = {
     "optimizer": "adam, adagrad or sgd",
     "lr": "learning rate",
     "weight_decay": "L2 weight decay of the optimizer",
+    "relation_weight_decay": "the relation table's own weight decay (default: weight_decay)",
     "lr_scheduler": "none, or plateau (lower the rate when the validation MRR stops improving)",
     "lr_scheduler_options": (
         "a plateau setting KEY=VALUE, repeatable: --lr-scheduler-option factor=0.95 (also patience, threshold, min_lr)"

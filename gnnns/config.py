@@ -47,7 +47,8 @@ class RunConfig:
     regularizer_weight: float = 0.0  # N3 (Lacroix et al., 2018)
     optimizer: str = "adam"
     lr: float = 0.01
-    weight_decay: float = 0.0
+    weight_decay: float = 0.0  # L2: adds weight_decay * theta to every gradient (a penalty weight_decay / 2 |theta|^2)
+    relation_weight_decay: float | None = None  # the relation table's own weight decay; None: weight_decay
     lr_scheduler: str = "none"  # none | plateau (lower the rate when validation MRR stops improving)
     lr_scheduler_options: dict = field(default_factory=dict)  # plateau: factor, patience, threshold, min_lr
     batch_size: int = 1024
@@ -68,6 +69,18 @@ class RunConfig:
     output: str | None = None  # run directory; gnnns train picks runs/<dataset>-<model>-<time>
 
     def __post_init__(self) -> None:
+        # YAML 1.1 reads 1e-05 (no dot) as text, and the command line passes a setting whose default
+        # is None as text: numbers written so are taken as numbers, anything else is refused.
+        for name in (*FLOAT_FIELDS, "relation_weight_decay"):
+            value = getattr(self, name)
+            if value is None and name == "relation_weight_decay":
+                continue
+            if isinstance(value, bool) or not isinstance(value, int | float | str):
+                raise ValueError(f"{name} must be a number, got {value!r}")
+            try:
+                setattr(self, name, float(value))
+            except ValueError:
+                raise ValueError(f"{name} must be a number, got {value!r}") from None
         for name in ("sampler_options", "encoder_options", "decoder_options", "lr_scheduler_options"):
             if not isinstance(getattr(self, name), dict):
                 raise ValueError(f"{name} must be a mapping of setting: value, got {getattr(self, name)!r}")
@@ -75,6 +88,11 @@ class RunConfig:
             raise ValueError(
                 f"checkpoint_every and checkpoint_seconds must be >= 0 (0: off), got {self.checkpoint_every} "
                 f"and {self.checkpoint_seconds}"
+            )
+        if self.weight_decay < 0 or (self.relation_weight_decay or 0.0) < 0:
+            raise ValueError(
+                f"weight decay must be >= 0, got weight_decay={self.weight_decay}, "
+                f"relation_weight_decay={self.relation_weight_decay}"
             )
         if isinstance(self.num_neighbors, str):
             self.num_neighbors = [int(n) for n in self.num_neighbors.split(",") if n.strip()]
@@ -119,3 +137,7 @@ def read_config_file(path: str | Path) -> dict:
     if unknown:
         raise ValueError(f"{path}: unknown setting(s) {unknown}; valid settings: {sorted(valid)}")
     return values
+
+
+FLOAT_FIELDS = tuple(f.name for f in dataclasses.fields(RunConfig) if isinstance(f.default, float))
+"""The settings whose default is a float: a number written as text (YAML's 1e-05) is read as one."""

@@ -140,11 +140,15 @@ def build_optimizer(config: RunConfig, model: nn.Module) -> torch.optim.Optimize
     - ``adagrad`` and ``sgd``: PyTorch's own, which apply sparse gradients row by row (Adagrad's
       accumulator :math:`G_i \mathrel{+}= g_i^2` is exact for untouched rows, whose gradient is 0).
 
-    Weight decay would touch every row every step, so it is refused with sparse tables; use the
-    N3 regulariser or none.
+    ``weight_decay`` :math:`\lambda` adds :math:`\lambda \theta` to each gradient: the gradient of a
+    penalty :math:`\frac{\lambda}{2} \|\theta\|_2^2` on every parameter (LibKGE's unweighted ``lp``
+    penalty with ``p: 2``, whose weight :math:`w` gives :math:`\frac{w}{2} \|\theta\|_2^2` on its own
+    loss scale). ``relation_weight_decay`` gives the relation table a decay of its own. Weight
+    decay would touch every row every step, so it is refused with sparse tables; use the N3
+    regulariser or none.
 
     Args:
-        config (RunConfig): ``optimizer``, ``lr``, ``weight_decay``.
+        config (RunConfig): ``optimizer``, ``lr``, ``weight_decay``, ``relation_weight_decay``.
         model (nn.Module): the model; its ``nn.Embedding(sparse=True)`` tables are the sparse part.
 
     Raises:
@@ -154,13 +158,13 @@ def build_optimizer(config: RunConfig, model: nn.Module) -> torch.optim.Optimize
         raise ValueError(f"unknown optimizer {config.optimizer!r}; expected one of {sorted(OPTIMIZERS)}")
     sparse = sparse_parameters(model)
     if not sparse:
-        return _dense(config, model.parameters())
+        return _dense(config, model.parameters(), model)
     if config.training in ("1vsall", "kvsall"):
         raise ValueError(
             f"sparse embedding gradients pay off when a step touches few rows; {config.training} training scores "
             "every entity each step, so its gradient is dense: train it without sparse"
         )
-    if config.weight_decay:
+    if config.weight_decay or config.relation_weight_decay:
         raise ValueError(
             f"weight_decay={config.weight_decay} would update every row of the sparse embedding tables each "
             "step; set it to 0 (or train with dense gradients)"
@@ -176,14 +180,30 @@ def build_optimizer(config: RunConfig, model: nn.Module) -> torch.optim.Optimize
     return CombinedOptimizer(parts)
 
 
-def _dense(config: RunConfig, params: Iterable[nn.Parameter]) -> torch.optim.Optimizer:
+def _dense(config: RunConfig, params: Iterable[nn.Parameter], model: nn.Module | None = None) -> torch.optim.Optimizer:
     kwargs = {"lr": config.lr, "weight_decay": config.weight_decay}
+    relation = _relation_table(model) if config.relation_weight_decay is not None else None
+    if relation is not None:
+        # Two groups: the relation table with its own decay, everything else with weight_decay.
+        params = [
+            {"params": [p for p in params if p is not relation]},
+            {"params": [relation], "weight_decay": config.relation_weight_decay},
+        ]
     if config.optimizer == "adam":
         # One fused pass over the (dense) embedding tables instead of eight: same update rule.
         return torch.optim.Adam(params, fused=True, **kwargs)
     if config.optimizer == "adagrad":
         return torch.optim.Adagrad(params, **kwargs)
     return torch.optim.SGD(params, **kwargs)
+
+
+def _relation_table(model: nn.Module | None) -> nn.Parameter | None:
+    """The relation embedding table (``model.encoder.relation``), which ``relation_weight_decay`` decays."""
+    encoder = getattr(model, "encoder", None)
+    table = getattr(encoder, "relation", None)
+    if not isinstance(table, nn.Embedding):
+        raise ValueError("relation_weight_decay needs a model whose encoder holds a relation table (encoder.relation)")
+    return table.weight
 
 
 class PlateauSchedule:

@@ -258,3 +258,35 @@ def test_build_lr_schedule_checks_its_settings():
         build_lr_schedule(RunConfig(lr_scheduler_options={"factor": 0.5}), opt)
     with pytest.raises(ValueError, match="0 < factor < 1"):
         build_lr_schedule(RunConfig(lr_scheduler="plateau", lr_scheduler_options={"factor": 1.5}), opt)
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adagrad"])
+def test_weight_decay_is_an_l2_gradient_and_the_relation_table_can_have_its_own(optimizer):
+    _, model, _ = _pair("complex")
+    config = RunConfig(optimizer=optimizer, lr=1.0, weight_decay=0.1, relation_weight_decay=0.001)
+    opt = build_optimizer(config, model)
+    entity, relation = model.encoder.entity.weight, model.encoder.relation.weight
+    before = entity.detach().clone(), relation.detach().clone()
+    (0.0 * (entity.sum() + relation.sum())).backward()  # a zero loss: the step is the decay alone
+    opt.step()
+    for table, old, decay in ((entity, before[0], 0.1), (relation, before[1], 0.001)):
+        # The gradient is g = decay * theta (that of decay / 2 * |theta|^2); Adagrad's first step moves
+        # each coordinate by lr * g / (|g| + 1e-10), its epsilon.
+        g = decay * old
+        step = g if optimizer == "sgd" else g / (g.abs() + 1e-10)
+        torch.testing.assert_close(table.detach(), old - step, rtol=1e-5, atol=1e-6)
+    groups = build_optimizer(RunConfig(optimizer="adam", weight_decay=0.1), model).param_groups
+    assert len(groups) == 1 and groups[0]["weight_decay"] == 0.1  # without relation_weight_decay: one group
+
+
+def test_numbers_written_as_text_are_read_as_numbers():
+    # YAML 1.1 reads 1e-05 as the string "1e-05"; the command line passes None-default settings as text.
+    config = RunConfig(lr="1e-03", weight_decay="2e-06", relation_weight_decay="1e-10")
+    assert (config.lr, config.weight_decay, config.relation_weight_decay) == (1e-3, 2e-6, 1e-10)
+    with pytest.raises(ValueError, match="lr must be a number, got 'fast'"):
+        RunConfig(lr="fast")
+    with pytest.raises(ValueError, match="weight decay must be >= 0"):
+        RunConfig(relation_weight_decay=-1)
+    _, _, sparse = _pair("distmult")
+    with pytest.raises(ValueError, match="weight_decay"):
+        build_optimizer(RunConfig(relation_weight_decay=1e-4), sparse)
