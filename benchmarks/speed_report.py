@@ -6,6 +6,7 @@ Reads (never re-measures) ``benchmarks/results/``:
   swapped): training throughput against PyKEEN;
 * ``one_to_n_speed_fb15k-237[_bce].json``: KvsAll training throughput (softmax or binary
   cross-entropy) against PyKEEN's LCWA loop;
+* ``one_to_n_loss.json``: the 1-N losses and embedding dropout against PyTorch's own functions;
 * ``eval_speed.json``: the filtered test evaluation against PyKEEN;
 * ``encoder_speed.json``: R-GCN and CompGCN steps and epochs against PyKEEN;
 * ``sampler_cost.json``: each sampler's cost within a training step, against uniform sampling;
@@ -103,6 +104,24 @@ def _gnn_sparse() -> list[dict]:
             "peer_figure": f"{1000 * r['dense']['seconds_per_step']:,.0f} ms",
             "ratio": r["ratio"],
             **_where(data, "gnn_sparse_input"),
+        }
+        for r in data["rows"]
+    ]
+
+
+def _loss_pieces() -> list[dict]:
+    data = _load("one_to_n_loss")
+    if data is None:
+        return []
+    return [
+        {
+            "comparison": "1-N step piece, forward and backward",
+            "peer": "PyTorch's own (F.cross_entropy, F.binary_cross_entropy_with_logits, F.dropout)",
+            "setting": f"{r['what']}, [{data['queries']:,}, {data['entities']:,}] scores",
+            "gnnns": f"{r['gnnns_ms']:,.1f} ms",
+            "peer_figure": f"{r['torch_ms']:,.1f} ms",
+            "ratio": r["ratio"],
+            **_where(data, "one_to_n_loss"),
         }
         for r in data["rows"]
     ]
@@ -237,6 +256,7 @@ SOURCES = {
     "gnn_sparse_input": "python benchmarks/gnn_sparse_input.py",
     "one_to_n_speed_fb15k-237": "python benchmarks/one_to_n_speed.py --dataset fb15k-237",
     "one_to_n_speed_fb15k-237_bce": "python benchmarks/one_to_n_speed.py --dataset fb15k-237 --loss bce",
+    "one_to_n_loss": "python benchmarks/one_to_n_loss.py",
     "budget_fb15k-237": "python benchmarks/budget_compare.py --dataset fb15k-237",
     "budget_wn18rr": "python benchmarks/budget_compare.py --dataset wn18rr",
     "budget_fb15k-237_distmult": "python benchmarks/budget_compare.py --dataset fb15k-237 --model distmult "
@@ -253,6 +273,7 @@ def main() -> None:
         *_train("train_speed_reversed", "gnnns first"),
         *_one_to_n("one_to_n_speed_fb15k-237"),
         *_one_to_n("one_to_n_speed_fb15k-237_bce"),
+        *_loss_pieces(),
         *[row for stem in BUDGETS for row in _budget(stem)],
         *_eval(),
         *_encoders(),
