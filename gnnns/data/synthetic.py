@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import NamedTuple
-
 import torch
 from torch import Tensor
 
 from gnnns.data.graph import KnowledgeGraph
 from gnnns.data.readers import split_report
+from gnnns.data.synthetic_facts import _World
+from gnnns.data.synthetic_population import _employment, _families, _headquarters, _places, _residence
 
 TYPE_NAMES = ("person", "city", "country", "continent", "organisation", "club")
 NAME_PREFIXES = ("person", "city", "country", "continent", "org", "club")
@@ -37,17 +36,6 @@ RELATIONS = (
 
 DEFAULT_STATS = {"entities": 2866, "relations": 18, "train": 34725, "valid": 1929, "test": 1929}
 """Counts of ``synthetic_kg()`` with its defaults (checked by the tests)."""
-
-
-class _Families(NamedTuple):
-    generation: Tensor  # [P] 0, 1 or 2
-    parents: Tensor  # [P, 2] the two parents, -1 for the founding generation
-    couples: Tensor  # [C, 2] married pairs
-
-
-class _Places(NamedTuple):
-    city_country: Tensor  # [num_cities]
-    country_continent: Tensor  # [num_countries]
 
 
 def synthetic_kg(
@@ -158,239 +146,6 @@ def synthetic_kg(
     )
     kg.report = split_report(kg)
     return kg
-
-
-def _places(num_cities: int, num_countries: int, num_continents: int, g: torch.Generator) -> _Places:
-    country_continent = torch.arange(num_countries) % num_continents
-    country_continent = country_continent[torch.randperm(num_countries, generator=g)]
-    others = torch.randint(num_countries, (num_cities - num_countries,), generator=g)
-    return _Places(torch.cat([torch.arange(num_countries), others]), country_continent)
-
-
-def _families(num_people: int, g: torch.Generator) -> _Families:
-    n0 = int(0.3 * num_people) // 2 * 2
-    n1 = int(0.35 * num_people)
-    generation = torch.cat([torch.zeros(n0), torch.ones(n1), torch.full((num_people - n0 - n1,), 2.0)]).long()
-    parents = torch.full((num_people, 2), -1)
-    founders = torch.arange(n0).view(-1, 2)
-    gen1 = torch.arange(n0, n0 + n1)
-    parents[gen1] = founders[torch.randint(len(founders), (n1,), generator=g)]
-    # Marry 80 % of the second generation in random pairs; a pair of siblings stays unmarried.
-    order = gen1[torch.randperm(n1, generator=g)][: int(0.8 * n1) // 2 * 2].view(-1, 2)
-    married = order[parents[order[:, 0], 0] != parents[order[:, 1], 0]]
-    gen2 = torch.arange(n0 + n1, num_people)
-    parents[gen2] = married[torch.randint(len(married), (len(gen2),), generator=g)]
-    return _Families(generation, parents, torch.cat([founders, married]))
-
-
-def _residence(families: _Families, num_cities: int, g: torch.Generator) -> tuple[Tensor, Tensor]:
-    """City each person lives in and was born in, both ``[P]``."""
-    num_people = len(families.generation)
-    lives = torch.full((num_people,), -1)
-    born = torch.full((num_people,), -1)
-    founders = families.generation == 0
-    couples = families.couples
-    for gen in (0, 1, 2):
-        members = torch.nonzero(families.generation == gen).flatten()
-        if gen == 0:
-            home = torch.randint(num_cities, (len(members),), generator=g)
-        else:
-            # Children are born where their parents live, and most stay there.
-            home = lives[families.parents[members, 0]]
-            born[members] = home
-            moved = torch.rand(len(members), generator=g) < 0.25
-            home = torch.where(moved, torch.randint(num_cities, (len(members),), generator=g), home)
-        lives[members] = home
-        # A couple of this generation shares the home of its first partner.
-        ours = couples[families.generation[couples[:, 0]] == gen]
-        lives[ours[:, 1]] = lives[ours[:, 0]]
-    stayed = torch.rand(num_people, generator=g) < 0.6
-    elsewhere = torch.randint(num_cities, (num_people,), generator=g)
-    born[founders] = torch.where(stayed, lives, elsewhere)[founders]
-    return lives, born
-
-
-def _headquarters(num: int, lives: Tensor, num_cities: int, g: torch.Generator) -> Tensor:
-    """City of each of ``num`` organisations, ``[num]``.
-
-    Every city gets one before any gets two; the rest go where a random person lives, so big cities
-    get more.
-    """
-    first = torch.arange(min(num, num_cities))
-    rest = lives[torch.randint(len(lives), (max(num - num_cities, 0),), generator=g)]
-    return torch.cat([first, rest])
-
-
-def _employment(generation: Tensor, lives: Tensor, org_city: Tensor, g: torch.Generator) -> Tensor:
-    """Employer of each person, ``[P]``, -1 for none (founders are retired).
-
-    Workers are dealt round-robin, in random order, over the organisations of their city, so every
-    organisation of a city with enough workers has staff.
-    """
-    working = torch.nonzero((generation > 0) & (torch.rand(len(lives), generator=g) < 0.85)).flatten()
-    city = lives[working]
-    num_groups = int(max(city.max(), org_city.max())) + 1
-    shuffled = torch.argsort(city * len(city) + torch.randperm(len(city), generator=g))
-    rank = torch.empty_like(shuffled)
-    rank[shuffled] = torch.arange(len(city)) - _group_start(city, num_groups)[city[shuffled]]
-    orgs = torch.argsort(org_city, stable=True)
-    size = torch.bincount(org_city, minlength=num_groups)[city]
-    slot = (_group_start(org_city, num_groups)[city] + rank % size.clamp(min=1)).clamp(max=len(orgs) - 1)
-    employer = torch.full_like(lives, -1)
-    employer[working] = torch.where(size > 0, orgs[slot], -1)
-    return employer
-
-
-def _group_start(group: Tensor, num_groups: int) -> Tensor:
-    """Position of each group's first member once ``group`` is sorted, ``[num_groups]``."""
-    size = torch.bincount(group, minlength=num_groups)
-    return torch.cumsum(size, 0) - size
-
-
-def _pick_in_group(item_group: Tensor, query_group: Tensor, g: torch.Generator) -> Tensor:
-    """For each query a uniformly random item of the same group, or -1 if the group is empty.
-
-    Args:
-        item_group (Tensor): group of each item, shape ``[I]``.
-        query_group (Tensor): group of each query, shape ``[Q]``.
-
-    Returns:
-        Item ids, shape ``[Q]``.
-    """
-    num_groups = int(max(item_group.max(), query_group.max())) + 1
-    order = torch.argsort(item_group, stable=True)
-    n = torch.bincount(item_group, minlength=num_groups)[query_group]
-    offset = (torch.rand(len(query_group), generator=g) * n).long().clamp(max=(n - 1).clamp(min=0))
-    picked = order[(_group_start(item_group, num_groups)[query_group] + offset).clamp(max=len(order) - 1)]
-    return torch.where(n > 0, picked, -1)
-
-
-@dataclass
-class _World:
-    """The drawn world; its methods give every fact as ``(head, tail)`` pairs of global entity ids."""
-
-    offsets: list[int]  # first global id of people, cities, countries, continents, orgs, clubs
-    places: _Places
-    families: _Families
-    lives: Tensor  # [P] city
-    born: Tensor  # [P] city
-    org_city: Tensor  # [num_orgs]
-    club_city: Tensor  # [num_clubs]
-    employer: Tensor  # [P] organisation or -1
-    g: torch.Generator
-
-    def __post_init__(self):
-        self.person, self.city, self.country, self.continent, self.org, self.club = self.offsets[:6]
-
-    def facts(self) -> dict[str, Tensor]:
-        facts = {**self._family_facts(), **self._place_facts(), **self._work_facts()}
-        return {rel: torch.unique(pairs, dim=0) for rel, pairs in facts.items()}
-
-    def _family_facts(self) -> dict[str, Tensor]:
-        fam = self.families
-        child = torch.nonzero(fam.parents[:, 0] >= 0).flatten()
-        parent_of = torch.cat([torch.stack([fam.parents[child, k], child], 1) for k in (0, 1)])
-        spouse = torch.cat([fam.couples, fam.couples.flip(1)])
-        return {
-            "spouse_of": spouse,
-            "sibling_of": _compose(parent_of.flip(1), parent_of, drop_self=True),
-            "friend_of": self._friends(),
-            "parent_of": parent_of,
-            "child_of": parent_of.flip(1),
-            "grandparent_of": _compose(parent_of, parent_of),
-        }
-
-    def _friends(self) -> Tensor:
-        num_people = len(self.lives)
-        group = self.lives * 3 + self.families.generation
-        people = torch.arange(num_people)
-        second = torch.rand(num_people, generator=self.g) < 0.3
-        asker = torch.cat([people, people[second]])
-        friend = _pick_in_group(group, group[asker], self.g)
-        pairs = torch.stack([asker, friend], 1)[(friend >= 0) & (friend != asker)]
-        return torch.cat([pairs, pairs.flip(1)])
-
-    def _place_facts(self) -> dict[str, Tensor]:
-        num_people, num_cities = len(self.lives), len(self.places.city_country)
-        people = torch.arange(num_people)
-        city_country = self.places.city_country + self.country
-        capitals = torch.arange(len(self.places.country_continent))
-        return {
-            "born_in": torch.stack([people, self.born + self.city], 1),
-            "lives_in": torch.stack([people, self.lives + self.city], 1),
-            "located_in": torch.cat(
-                [
-                    torch.stack([torch.arange(num_cities) + self.city, city_country], 1),
-                    torch.stack([capitals + self.country, self.places.country_continent + self.continent], 1),
-                ]
-            ),
-            "capital_of": torch.stack([capitals + self.city, capitals + self.country], 1),
-            "lives_in_country": torch.stack([people, city_country[self.lives]], 1),
-            "citizen_of": torch.stack([people, city_country[self.born]], 1),
-        }
-
-    def _work_facts(self) -> dict[str, Tensor]:
-        staff = torch.nonzero(self.employer >= 0).flatten()
-        works_for = torch.stack([staff, self.employer[staff] + self.org], 1)
-        clubs = self._memberships()
-        headquarters = torch.cat(
-            [
-                torch.stack([torch.arange(len(self.org_city)) + self.org, self.org_city + self.city], 1),
-                torch.stack([torch.arange(len(self.club_city)) + self.club, self.club_city + self.city], 1),
-            ]
-        )
-        return {
-            "colleague_of": _compose(works_for, works_for.flip(1), drop_self=True),
-            "works_for": works_for,
-            "employs": works_for.flip(1),
-            "ceo_of": self._ceos(staff, works_for),
-            "headquartered_in": headquarters,
-            "member_of": clubs,
-        }
-
-    def _ceos(self, staff: Tensor, works_for: Tensor) -> Tensor:
-        """One random employee per organisation with staff, as ``(person, org)`` pairs."""
-        rank = torch.randperm(len(staff), generator=self.g)
-        order = torch.argsort(self.employer[staff] * len(staff) + rank)
-        org = self.employer[staff][order]
-        first = torch.ones_like(org, dtype=torch.bool)
-        first[1:] = org[1:] != org[:-1]
-        return works_for[order][first]
-
-    def _memberships(self) -> Tensor:
-        """Up to three clubs per person, drawn among the clubs of the person's country."""
-        num_people = len(self.lives)
-        people = torch.arange(num_people).unsqueeze(1).expand(-1, 3)
-        asker = people[torch.rand(num_people, 3, generator=self.g) < torch.tensor([0.9, 0.7, 0.5])]
-        country = self.places.city_country
-        club = _pick_in_group(country[self.club_city], country[self.lives[asker]], self.g)
-        keep = club >= 0
-        return torch.stack([asker[keep], club[keep] + self.club], 1)
-
-
-def _compose(first: Tensor, second: Tensor, drop_self: bool = False) -> Tensor:
-    r"""Pairs :math:`(a, c)` with :math:`(a, b) \in` ``first`` and :math:`(b, c) \in` ``second``.
-
-    Args:
-        first (Tensor): shape ``[N, 2]``.
-        second (Tensor): shape ``[M, 2]``.
-        drop_self (bool): leave out :math:`(a, a)`.
-
-    Returns:
-        Distinct pairs, shape ``[K, 2]``.
-    """
-    # A sort-merge join: memory grows with the number of results, not with N * M.
-    order = torch.argsort(second[:, 0])
-    keys = second[order, 0].contiguous()
-    middle = first[:, 1].contiguous()
-    start = torch.searchsorted(keys, middle)
-    count = torch.searchsorted(keys, middle, right=True) - start
-    i = torch.repeat_interleave(torch.arange(len(first)), count)
-    within = torch.arange(len(i)) - torch.repeat_interleave(torch.cumsum(count, 0) - count, count)
-    pairs = torch.stack([first[i, 0], second[order[start[i] + within], 1]], 1)
-    if drop_self:
-        pairs = pairs[pairs[:, 0] != pairs[:, 1]]
-    return torch.unique(pairs, dim=0)
 
 
 def _pairs_to_triples(pairs: Tensor, relation: int) -> Tensor:
