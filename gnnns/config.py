@@ -44,7 +44,9 @@ class RunConfig:
     negative_hardness: float = 0.0  # debiased loss: weight of hard negatives (beta)
     label_smoothing: float = 0.0
     smoothing: str = "mix"  # bce: mix ((1-eps) y + eps/E) | conve ((1-eps) y + 1/E, as ConvE and CompGCN)
-    regularizer_weight: float = 0.0  # N3 (Lacroix et al., 2018)
+    regularizer_weight: float = 0.0  # weight of the penalty on the batch's embedding rows
+    regularizer: str = "n3"  # n3 (Lacroix et al., 2018: mean |x|^3) | l2 (mean x^2, LibKGE's weighted lp, p: 2)
+    relation_regularizer_weight: float | None = None  # the relation rows' own weight; None: regularizer_weight
     optimizer: str = "adam"
     lr: float = 0.01
     weight_decay: float = 0.0  # L2: adds weight_decay * theta to every gradient (a penalty weight_decay / 2 |theta|^2)
@@ -71,9 +73,9 @@ class RunConfig:
     def __post_init__(self) -> None:
         # YAML 1.1 reads 1e-05 (no dot) as text, and the command line passes a setting whose default
         # is None as text: numbers written so are taken as numbers, anything else is refused.
-        for name in (*FLOAT_FIELDS, "relation_weight_decay"):
+        for name in (*FLOAT_FIELDS, *OPTIONAL_FLOAT_FIELDS):
             value = getattr(self, name)
-            if value is None and name == "relation_weight_decay":
+            if value is None and name in OPTIONAL_FLOAT_FIELDS:
                 continue
             if isinstance(value, bool) or not isinstance(value, int | float | str):
                 raise ValueError(f"{name} must be a number, got {value!r}")
@@ -141,3 +143,5 @@ def read_config_file(path: str | Path) -> dict:
 
 FLOAT_FIELDS = tuple(f.name for f in dataclasses.fields(RunConfig) if isinstance(f.default, float))
 """The settings whose default is a float: a number written as text (YAML's 1e-05) is read as one."""
+OPTIONAL_FLOAT_FIELDS = ("relation_weight_decay", "relation_regularizer_weight")
+"""Number settings whose default is None (the relation table's own value)."""

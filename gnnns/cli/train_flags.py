@@ -51,11 +51,13 @@ HELP = {
     "false_negative_prior": "debiased loss: probability tau+ that a sampled negative is in fact true",
     "negative_hardness": "debiased loss: hardness beta of the negative weights (0: plain debiased)",
     "label_smoothing": "label smoothing of sce and bce",
-    "regularizer_weight": "weight of an N3 penalty on the batch's embeddings",
+    "regularizer_weight": "weight of a penalty on the batch's embedding rows (N3 unless --regularizer l2)",
     "optimizer": "adam, adagrad or sgd",
     "lr": "learning rate",
     "weight_decay": "L2 weight decay of the optimizer",
     "relation_weight_decay": "the relation table's own weight decay (default: weight_decay)",
+    "regularizer": "penalty on the batch's embedding rows: n3 (mean |x|^3) or l2 (mean x^2, LibKGE's weighted lp)",
+    "relation_regularizer_weight": "the relation rows' own penalty weight (default: regularizer_weight)",
     "lr_scheduler": "none, or plateau (lower the rate when the validation MRR stops improving)",
     "lr_scheduler_options": (
         "a plateau setting KEY=VALUE, repeatable: --lr-scheduler-option factor=0.95 (also patience, threshold, min_lr)"

@@ -11,7 +11,8 @@ from gnnns.loaders import OneToNLoader
 
 class BatchLossMixin:
     """The per-batch loss of a :class:`~gnnns.training.trainer.Trainer`, whose ``model``, ``loss``, ``loader``,
-    ``sampler``, ``scoring``, ``diagnostics`` and ``regularizer_weight`` it reads."""
+    ``sampler``, ``scoring``, ``diagnostics``, ``regularizer``, ``regularizer_weight`` and
+    ``relation_regularizer_weight`` it reads."""
 
     def _batch_loss(self, batch) -> Tensor:
         """The loss of one batch (the forward of :class:`StepLoss`)."""
@@ -56,17 +57,27 @@ class BatchLossMixin:
         tables = getattr(self.model.encoder, "tables", None)
         return tables() if tables is not None else self.model.embeddings()
 
+    def _penalty_form(self) -> tuple[int, float]:
+        """The penalty's power (3 for ``n3``, 2 for ``l2``) and the relation rows' weight relative
+        to the entity rows' (``relation_regularizer_weight / regularizer_weight``; 1 when not set)."""
+        power = 2 if getattr(self, "regularizer", "n3") == "l2" else 3
+        relation = getattr(self, "relation_regularizer_weight", None)
+        weight = getattr(self, "regularizer_weight", 0.0)
+        return power, 1.0 if relation is None or weight == 0 else relation / weight
+
     def _n3(self, triples: Tensor) -> Tensor:
         ent, rel = self._penalised()
         # Read through the model's gather so that sparse tables keep sparse gradients.
         rows = self.model.gather
-        return _n3_norm(rows(ent, triples[:, 0]), rows(rel, triples[:, 1]), rows(ent, triples[:, 2]))
+        head, relation, tail = rows(ent, triples[:, 0]), rows(rel, triples[:, 1]), rows(ent, triples[:, 2])
+        return _n3_norm(head, relation, tail, *self._penalty_form())
 
     def _n3_queries(self, queries: Tensor, answers: Tensor | None) -> Tensor:
         ent, rel = self._penalised()
         tail = ent[answers] if answers is not None else None
-        # N3 is symmetric in head and tail: a head query's entities need no swapping.
-        return _n3_norm(ent[queries[:, 0]], rel[self._query_relation(queries[:, 1])[0]], tail)
+        # The penalty is symmetric in head and tail: a head query's entities need no swapping.
+        relation = rel[self._query_relation(queries[:, 1])[0]]
+        return _n3_norm(ent[queries[:, 0]], relation, tail, *self._penalty_form())
 
     def _query_relation(self, relation: Tensor) -> tuple[Tensor, Tensor | bool]:
         """A 1-N query's relation id and side for the model: ``r + R`` (the loader's head query of
@@ -77,8 +88,11 @@ class BatchLossMixin:
         return relation - head.long() * self.model.num_relations, head
 
 
-def _n3_norm(head: Tensor, rel: Tensor, tail: Tensor | None) -> Tensor:
+def _n3_norm(head: Tensor, rel: Tensor, tail: Tensor | None, power: int = 3, relation_scale: float = 1.0) -> Tensor:
     r"""N3-style penalty (after Lacroix et al., 2018): :math:`\frac{1}{B}\sum \|x\|_3^3` over the
-    batch's embedding rows, on their real coordinates (the paper uses complex moduli)."""
-    parts = [head, rel] + ([tail] if tail is not None else [])
-    return sum(p.abs().pow(3).sum() for p in parts) / head.size(0)
+    batch's embedding rows, on their real coordinates (the paper uses complex moduli); with
+    ``power`` 2 the squared L2 norms of the rows (LibKGE's ``weighted`` ``lp`` penalty: a row
+    counts as often as the batch holds it). The relation rows' sum is scaled by ``relation_scale``."""
+    entities = [head] + ([tail] if tail is not None else [])
+    total = sum(x.abs().pow(power).sum() for x in entities) + relation_scale * rel.abs().pow(power).sum()
+    return total / head.size(0)

@@ -150,6 +150,8 @@ def build_trainer(
         eval_every=config.eval_every,
         patience=config.patience,
         regularizer_weight=config.regularizer_weight,
+        regularizer=config.regularizer,
+        relation_regularizer_weight=config.relation_regularizer_weight,
         eval_batch_size=config.eval_batch_size,
         progress=config.progress,
         extra_state={"config": config.to_dict()},

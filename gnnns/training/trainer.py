@@ -79,7 +79,12 @@ class Trainer(BatchLossMixin, CheckpointMixin, InterruptMixin):
         run_dir (str or Path, optional): where metrics and checkpoints go; None keeps nothing.
         eval_every (int): validate every this many epochs; 0: only at the end; -1: never.
         patience (int): validations without a better MRR before stopping; 0: never.
-        regularizer_weight (float): weight of the N3 penalty on the batch's embeddings.
+        regularizer_weight (float): weight of the penalty on the batch's embedding rows.
+        regularizer (str): ``"n3"`` (:math:`\frac{1}{B}\sum |x|^3` over the batch's rows) or ``"l2"``
+            (:math:`\frac{1}{B}\sum x^2`, LibKGE's weighted ``lp`` penalty with ``p: 2``).
+            (default: ``"n3"``)
+        relation_regularizer_weight (float, optional): the relation rows' own weight; None: the
+            same as the entity rows'. (default: None)
         eval_batch_size (int): queries per evaluation batch.
         progress (bool): progress bars.
         extra_state (dict, optional): saved in every checkpoint (e.g. the run's config).
@@ -126,6 +131,8 @@ class Trainer(BatchLossMixin, CheckpointMixin, InterruptMixin):
         checkpoint_seconds: float = 0.0,
         distributed: Distributed | None = None,
         lr_schedule: PlateauSchedule | None = None,
+        regularizer: str = "n3",
+        relation_regularizer_weight: float | None = None,
     ):
         if budget_clock not in CLOCKS:
             raise ValueError(f"budget_clock must be one of {sorted(CLOCKS)}, got {budget_clock!r}")
@@ -146,7 +153,11 @@ class Trainer(BatchLossMixin, CheckpointMixin, InterruptMixin):
         self.loader, self.sampler, self.num_negatives = loader, sampler, int(num_negatives)
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.eval_every, self.patience = int(eval_every), int(patience)
+        if regularizer not in ("n3", "l2"):
+            raise ValueError(f"regularizer must be 'n3' or 'l2', got {regularizer!r}")
         self.regularizer_weight = float(regularizer_weight)
+        self.regularizer = regularizer
+        self.relation_regularizer_weight = relation_regularizer_weight
         self.eval_batch_size = int(eval_batch_size)
         self.progress = progress and self.dist.is_main
         self.extra_state = extra_state or {}

@@ -241,3 +241,23 @@ def test_n3_penalises_the_parameters_not_their_dropped_out_copy(tmp_path, ring_k
         one_to_n = training == "1vsall"
         got = trainer._n3_queries(triples[:, :2], triples[:, 2]) if one_to_n else trainer._n3(triples)
     torch.testing.assert_close(got, expected)
+
+
+@pytest.mark.parametrize("training,loss", [("negative", "nssa"), ("1vsall", "sce")])
+def test_l2_penalty_on_the_batch_rows_with_its_own_relation_weight(tmp_path, ring_kg, training, loss):
+    from gnnns.training.run import build_trainer
+
+    settings = dict(regularizer="l2", regularizer_weight=0.01, relation_regularizer_weight="1e-04")
+    trainer = build_trainer(config(tmp_path, "l2", training=training, loss=loss, **settings), ring_kg, None)
+    triples = ring_kg.train[:7]
+    ent, rel = trainer.model.encoder.entity.weight, trainer.model.encoder.relation.weight
+    with torch.no_grad():
+        # LibKGE's weighted lp penalty, p = 2: each row as often as the batch holds it, the relation
+        # rows at their own weight (here 1/100 of the entities').
+        squares = ent[triples[:, 0]] ** 2 + ent[triples[:, 2]] ** 2 + 0.01 * rel[triples[:, 1]] ** 2
+        expected = squares.sum(1).mean()
+        one_to_n = training == "1vsall"
+        got = trainer._n3_queries(triples[:, :2], triples[:, 2]) if one_to_n else trainer._n3(triples)
+    torch.testing.assert_close(got, expected)
+    with pytest.raises(ValueError, match="regularizer must be 'n3' or 'l2'"):
+        build_trainer(config(tmp_path, "l3", regularizer="l3"), ring_kg, None)
