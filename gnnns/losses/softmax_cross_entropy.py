@@ -98,7 +98,7 @@ class _OneToNCrossEntropy(torch.autograd.Function):
             true = log_p.gather(1, target.unsqueeze(1)).sum()
             mass = None
         else:
-            true = (log_p * target).sum()
+            true = log_p.reshape(-1) @ target.reshape(-1)  # no [B, E] product tensor
             # The gradient is softmax(s) * sum(y~) - y~; a row's sum(y~) is 1 unless it has no target.
             mass = (1.0 - label_smoothing) * target.sum(dim=-1, keepdim=True) + label_smoothing
         loss = -(1.0 - label_smoothing) * true
