@@ -70,7 +70,10 @@ def sampled_hardness(negative_scores: Tensor, sample_scores: Tensor, negatives: 
     below = torch.searchsorted(ordered, negative_scores.contiguous(), side="left").double()
     ties = torch.searchsorted(ordered, negative_scores.contiguous(), side="right").double() - below
     # Draws of the negative itself tie with it: take them out of the ties and of the count.
-    itself = (sample.view(1, 1, -1) == negatives.unsqueeze(-1)).sum(-1).double()
+    ids = sample.sort().values
+    flat = negatives.reshape(-1).contiguous()
+    itself = (torch.searchsorted(ids, flat, side="right") - torch.searchsorted(ids, flat, side="left")).double()
+    itself = itself.view(negatives.shape)
     others = sample.numel() - itself
     estimate = (below + (ties - itself) / 2) / others.clamp_min(1)
     return torch.where(others > 0, estimate, torch.full_like(estimate, 0.5)).float()
