@@ -143,7 +143,8 @@ def build_optimizer(config: RunConfig, model: nn.Module) -> torch.optim.Optimize
     ``weight_decay`` :math:`\lambda` adds :math:`\lambda \theta` to each gradient: the gradient of a
     penalty :math:`\frac{\lambda}{2} \|\theta\|_2^2` on every parameter (LibKGE's unweighted ``lp``
     penalty with ``p: 2``, whose weight :math:`w` gives :math:`\frac{w}{2} \|\theta\|_2^2` on its own
-    loss scale). ``relation_weight_decay`` gives the relation table a decay of its own. Weight
+    loss scale for each embedder that reads the table: twice for LibKGE's entity table, which is both
+    its subject and its object embedder). ``relation_weight_decay`` gives the relation table a decay of its own. Weight
     decay would touch every row every step, so it is refused with sparse tables; use the N3
     regulariser or none.
 
