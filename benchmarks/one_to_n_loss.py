@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from _common import RESULTS, machine_info, save
 
 from gnnns.losses import BCELoss, SoftmaxCrossEntropyLoss
-from gnnns.models.encoders.embedding import _dropout
+from gnnns.models.encoders.embedding import embedding_dropout as _dropout
 
 
 def timed(fn, scores: torch.Tensor) -> tuple[float, torch.Tensor]:

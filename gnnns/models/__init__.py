@@ -38,7 +38,7 @@ def build_model(
             ``compgcn``. (default: ``embedding``)
         encoder_options (dict, optional): keyword arguments of the encoder: a GNN's
             (``num_layers``, ``num_bases``, ``composition``, ...), or the embedding tables'
-            ``entity_dropout``, ``relation_dropout``, ``init`` and ``init_scale``.
+            ``entity_dropout``, ``relation_dropout``, ``dropout_mask``, ``init`` and ``init_scale``.
         sparse (bool): sparse gradients for the embedding tables of a shallow model, or for a
             GNN encoder's input table: a step's gradient holds only the rows its batch (or its
             sampled subgraph) touched, and a sparse optimizer
@@ -59,7 +59,7 @@ def build_model(
     decoder = _construct(DECODERS[key], f"decoder {key!r}", dim, **decoder_kwargs)
     num_rel = kg.num_relations * (2 if reciprocal else 1)
     if encoder == "embedding":
-        options = ["entity_dropout", "relation_dropout", "init", "init_scale"]
+        options = ["entity_dropout", "relation_dropout", "dropout_mask", "init", "init_scale"]
         unknown = sorted(set(encoder_options or {}) - set(options))
         if unknown:
             raise ValueError(f"the embedding encoder has no option {unknown}; its options: {options}")

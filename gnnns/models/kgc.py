@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gnnns.models.decoders.base import Decoder
+from gnnns.models.encoders.embedding import embedding_dropout
 from gnnns.models.encoders.graph_input import global_ids
 
 
@@ -32,7 +33,10 @@ class KGCModel(nn.Module):
 
     :meth:`gather` (``gather(table, index) -> rows``) is how every row is read: with a sparse
     encoder (``EmbeddingEncoder(sparse=True)``) through :func:`torch.nn.functional.embedding`, so
-    that the gradient holds only the rows a batch touched.
+    that the gradient holds only the rows a batch touched. An encoder whose ``lookup_dropout()``
+    returns rates (``EmbeddingEncoder(dropout_mask="lookup")`` in training) has every looked-up
+    row dropped with a mask of its own, and the candidate table of :meth:`score_all` with one
+    mask per call.
 
     Args:
         encoder (nn.Module): ``encoder(graph) -> (entity_emb [E, De], relation_emb [R', Dr])``.
@@ -123,11 +127,20 @@ class KGCModel(nn.Module):
         # A plain False lets the decoder build only the tail query instead of both and a select.
         return relation, False
 
+    def _row_dropout(self) -> tuple[float, float] | None:
+        """The encoder's per-lookup dropout rates ``(entity, relation)``, or :obj:`None`."""
+        rates = getattr(self.encoder, "lookup_dropout", None)
+        return rates() if rates is not None else None
+
     def score(self, triples: Tensor) -> Tensor:
         """Scores of triples, shape ``[N, 3] -> [N]``."""
         ent, rel = self.embeddings()
         h, r, t = triples.unbind(1)
-        return self.decoder(self.gather(ent, h), self.gather(rel, r), self.gather(ent, t))
+        h, r, t = self.gather(ent, h), self.gather(rel, r), self.gather(ent, t)
+        rates = self._row_dropout()
+        if rates is not None:
+            h, r, t = (embedding_dropout(x, p) for x, p in ((h, rates[0]), (r, rates[1]), (t, rates[0])))
+        return self.decoder(h, r, t)
 
     def score_candidates(self, positives: Tensor, entities: Tensor, corrupt_head: Tensor) -> Tensor:
         """Scores of the triples made by replacing one side of each positive.
@@ -166,6 +179,11 @@ class KGCModel(nn.Module):
         true = torch.where(corrupt_head, positives[:, 0], positives[:, 2])
         relation, side = self._relation_and_side(positives[:, 1], corrupt_head)
         rows = self.gather
+        rates = self._row_dropout()
+        if rates is not None:
+            return _dropped_candidate_scores(
+                self.decoder, ent, rel_emb, kept, relation, side, true, entities, rows, rates, shared
+            )
         if shared:
             query = self.decoder.query(rows(ent, kept), rows(rel_emb, relation), side)
             return self.decoder.match(query, rows(ent, true)), self.decoder.match_all(query, rows(ent, entities[0]))
@@ -196,7 +214,16 @@ class KGCModel(nn.Module):
         ent, rel_emb = self.embeddings()
         side = torch.as_tensor(predict_head, device=kept.device).expand(kept.shape)
         relation, side = self._relation_and_side(relation, side)
-        query = self.decoder.query(ent[kept], rel_emb[relation], side)
+        kept_rows, relation_rows = ent[kept], rel_emb[relation]
+        rates = self._row_dropout()
+        if rates is not None:
+            # LibKGE's order: the query's rows, then the candidate table, each drawn apart.
+            kept_rows, relation_rows = (
+                embedding_dropout(kept_rows, rates[0]),
+                embedding_dropout(relation_rows, rates[1]),
+            )
+            ent = embedding_dropout(ent, rates[0])
+        query = self.decoder.query(kept_rows, relation_rows, side)
         return self.score_queries(query, ent, chunk_size)
 
     def score_queries(self, query: Tensor, ent: Tensor, chunk_size: int = 0) -> Tensor:
@@ -231,6 +258,31 @@ def _candidate_scores(
     pos = decoder.match(query, rows(ent, true))
     neg = decoder.match(query.unsqueeze(1), rows(ent, candidates))
     return pos, neg
+
+
+def _dropped_candidate_scores(
+    decoder: Decoder,
+    ent: Tensor,
+    rel: Tensor,
+    kept: Tensor,
+    relation: Tensor,
+    side: Tensor,
+    true: Tensor,
+    candidates: Tensor,
+    rows,
+    rates: tuple[float, float],
+    shared: bool,
+) -> tuple[Tensor, Tensor]:
+    """:func:`_candidate_scores` with every looked-up row dropped out apart (``rates``: entity,
+    relation): the query's rows, the positive's and each negative's."""
+    p_ent, p_rel = rates
+    query = decoder.query(
+        embedding_dropout(rows(ent, kept), p_ent), embedding_dropout(rows(rel, relation), p_rel), side
+    )
+    pos = decoder.match(query, embedding_dropout(rows(ent, true), p_ent))
+    if shared:
+        return pos, decoder.match_all(query, embedding_dropout(rows(ent, candidates[0]), p_ent))
+    return pos, decoder.match(query.unsqueeze(1), embedding_dropout(rows(ent, candidates), p_ent))
 
 
 def _dense_rows(table: Tensor, index: Tensor) -> Tensor:

@@ -159,3 +159,72 @@ def test_init_settings_are_checked():
         EmbeddingEncoder(10, 3, 8, 4, init="xavier_normal", init_scale=0.1)
     with pytest.raises(ValueError, match="init_scale must be a positive number"):
         EmbeddingEncoder(10, 3, 8, 4, init="normal", init_scale="1e-05")  # YAML 1.1 reads 1e-05 as text
+
+
+def _lookup_model(dropout_mask, p_ent=0.4, p_rel=0.3, decoder="complex"):
+    from gnnns.data import KnowledgeGraph
+    from gnnns.models import build_model
+
+    kg = KnowledgeGraph(torch.tensor([[0, 0, 1], [1, 1, 2], [2, 0, 3]]), num_entities=6, num_relations=2)
+    options = {"entity_dropout": p_ent, "relation_dropout": p_rel, "dropout_mask": dropout_mask}
+    torch.manual_seed(0)
+    return build_model(decoder, kg, 4, encoder_options=options)
+
+
+def test_lookup_dropout_leaves_the_tables_and_drops_each_lookup_as_libkge_does():
+    model = _lookup_model("lookup").train()
+    ent, rel = model.encoder.entity.weight, model.encoder.relation.weight
+    assert model.encoder() == (ent, rel)  # forward returns the tables untouched
+    kept, relation = torch.tensor([0, 0, 2]), torch.tensor([1, 1, 0])
+    torch.manual_seed(5)
+    scores = model.score_all(kept, relation, predict_head=False)
+    # Brute force, in the documented order: the query's entity rows, its relation rows, then the
+    # candidate table, each with its own mask x * (rand >= p) / (1 - p).
+    torch.manual_seed(5)
+
+    def drop(x, p):
+        return x * (torch.rand_like(x) >= p) / (1 - p)
+
+    h, r = drop(ent[kept], 0.4), drop(rel[relation], 0.3)
+    cand = drop(ent, 0.4)
+    h_re, h_im = h.detach().chunk(2, -1)
+    r_re, r_im = r.detach().chunk(2, -1)
+    c_re, c_im = cand.detach().chunk(2, -1)
+    expected = (h_re * r_re - h_im * r_im) @ c_re.t() + (h_re * r_im + h_im * r_re) @ c_im.t()
+    torch.testing.assert_close(scores.detach(), expected)
+    # The same query asked twice in one batch is dropped twice: its scores differ.
+    assert not torch.allclose(scores[0], scores[1])
+
+
+def test_table_dropout_gives_repeated_queries_of_a_step_the_same_mask():
+    model = _lookup_model("table").train()
+    scores = model.score_all(torch.tensor([0, 0]), torch.tensor([1, 1]), predict_head=False)
+    torch.testing.assert_close(scores[0], scores[1])
+
+
+def test_lookup_dropout_in_negative_sampling_scores_and_eval_mode():
+    model = _lookup_model("lookup", decoder="distmult")
+    positives = torch.tensor([[0, 1, 2], [0, 1, 2]])
+    negatives = torch.tensor([[3, 4], [3, 4]])
+    side = torch.tensor([False, False])
+    model.eval()
+    clean_pos, _ = model.score_batch(positives, negatives, side)
+    torch.testing.assert_close(clean_pos, model.score(positives))  # no dropout outside training
+    model.train()
+    pos, neg = model.score_batch(positives, negatives, side)
+    assert not torch.allclose(pos[0], pos[1]) and not torch.allclose(neg[0], neg[1])
+    # Unbiased: DistMult is linear in each row and every row has its own mask, so the mean over
+    # many draws is the clean score (a table mask would bias a triple whose head is its tail).
+    torch.manual_seed(1)
+    with torch.no_grad():
+        model.encoder.entity.weight[1] = 1.0
+        model.encoder.relation.weight[0] = 1.0
+        many = torch.stack([model.score(torch.tensor([[1, 0, 1]])) for _ in range(20000)]).mean()
+        clean = model.eval().score(torch.tensor([[1, 0, 1]]))
+    assert float(clean) == 4.0  # a table mask would make the mean 4 / (1 - 0.4)
+    assert abs(float(many - clean)) < 0.05 * abs(float(clean))
+
+
+def test_dropout_mask_is_checked():
+    with pytest.raises(ValueError, match=r"unknown dropout_mask 'rows'.*'lookup'"):
+        EmbeddingEncoder(10, 3, 8, 4, entity_dropout=0.1, dropout_mask="rows")

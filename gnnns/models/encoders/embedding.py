@@ -16,6 +16,7 @@ INITS: dict[str, Callable[[Tensor, float | None], Any]] = {
     "uniform": lambda table, scale: nn.init.uniform_(table, -scale, scale),
     "normal": lambda table, scale: nn.init.normal_(table, 0.0, scale),
 }
+DROPOUT_MASKS = ("table", "lookup")
 
 
 class EmbeddingEncoder(nn.Module):
@@ -40,13 +41,19 @@ class EmbeddingEncoder(nn.Module):
             (default: :obj:`None`)
         sparse (bool, optional): sparse gradients for the tables, see above.
             (default: :obj:`False`)
-        entity_dropout (float, optional): in training, each coordinate of the entity table is
-            zeroed with this probability and the rest scaled by :math:`1 / (1 - p)`, one mask per
-            :meth:`forward` call (so per training step: a query's own entity and the candidates it
-            is scored against share the step's mask). LibKGE's ``entity_embedder.dropout``
-            regularises its 1vsAll models this way; LibKGE draws the query rows' mask apart from
-            the candidates', which has the same expectation. (default: :obj:`0.0`)
-        relation_dropout (float, optional): the same for the relation table. (default: :obj:`0.0`)
+        entity_dropout (float, optional): in training, each coordinate of an entity embedding is
+            zeroed with this probability and the rest scaled by :math:`1 / (1 - p)`; where the
+            masks are drawn is :obj:`dropout_mask`'s choice. (default: :obj:`0.0`)
+        relation_dropout (float, optional): the same for relation embeddings. (default: :obj:`0.0`)
+        dropout_mask (str, optional): ``"table"``: one mask per :meth:`forward` call for each
+            whole table, so every query of a training step that reads a row reads it with the
+            same mask. ``"lookup"``: :meth:`forward` returns the tables untouched and
+            :class:`~gnnns.models.KGCModel` drops each row it looks up with a mask of its own
+            (each query's entity and relation rows, each candidate row), and the whole candidate
+            table of 1-N scoring with one mask per scoring call: LibKGE's
+            ``lookup_embedder.dropout``, whose relation rows, shared by many queries of a batch,
+            are then dropped independently for each. The expectation is the same; the noise is
+            not. (default: :obj:`"table"`)
         init (str, optional): initialise both tables with this scheme instead of the decoder's:
             ``xavier_uniform``, ``xavier_normal`` (each table as an ``[rows, dim]`` matrix),
             ``uniform`` (:math:`U(-a, a)`, :math:`a` = :obj:`init_scale`) or ``normal``
@@ -68,8 +75,13 @@ class EmbeddingEncoder(nn.Module):
         relation_dropout: float = 0.0,
         init: str | None = None,
         init_scale: float | None = None,
+        dropout_mask: str = "table",
     ) -> None:
         super().__init__()
+        if dropout_mask not in DROPOUT_MASKS:
+            raise ValueError(
+                f"EmbeddingEncoder: unknown dropout_mask {dropout_mask!r}; expected one of {list(DROPOUT_MASKS)}"
+            )
         if init is not None and init not in INITS:
             raise ValueError(f"EmbeddingEncoder: unknown init {init!r}; expected one of {list(INITS)}")
         scaled = isinstance(init_scale, (int, float)) and not isinstance(init_scale, bool) and init_scale > 0
@@ -97,6 +109,7 @@ class EmbeddingEncoder(nn.Module):
         self.sparse = sparse
         self.entity_dropout = float(entity_dropout)
         self.relation_dropout = float(relation_dropout)
+        self.dropout_mask = dropout_mask
         self.init, self.init_scale = init, init_scale
         self._bias_column = bool(getattr(decoder, "bias_column", False))
         self.entity = nn.Embedding(num_entities, entity_dim, sparse=sparse)
@@ -133,20 +146,32 @@ class EmbeddingEncoder(nn.Module):
 
         Returns:
             ``(entity_weight [E, entity_dim], relation_weight [R, relation_dim])``, dropped out
-            in training when :obj:`entity_dropout` / :obj:`relation_dropout` are set.
+            in training when :obj:`entity_dropout` / :obj:`relation_dropout` are set and
+            :obj:`dropout_mask` is ``"table"``.
         """
         ent, rel = self.entity.weight, self.relation.weight
-        if self.training:
-            ent, rel = _dropout(ent, self.entity_dropout), _dropout(rel, self.relation_dropout)
+        if self.training and self.dropout_mask == "table":
+            ent, rel = embedding_dropout(ent, self.entity_dropout), embedding_dropout(rel, self.relation_dropout)
         return ent, rel
+
+    def lookup_dropout(self) -> tuple[float, float] | None:
+        """``(entity_dropout, relation_dropout)`` when the model is to drop each looked-up row
+        (``dropout_mask="lookup"``, in training, some rate above 0), else :obj:`None`."""
+        if not self.training or self.dropout_mask != "lookup":
+            return None
+        if self.entity_dropout <= 0 and self.relation_dropout <= 0:
+            return None
+        return self.entity_dropout, self.relation_dropout
 
     def extra_repr(self) -> str:
         extra = f", entity_dropout={self.entity_dropout}" if self.entity_dropout else ""
         extra += f", relation_dropout={self.relation_dropout}" if self.relation_dropout else ""
+        if extra and self.dropout_mask != "table":
+            extra += f", dropout_mask={self.dropout_mask!r}"
         return f"num_entities={self.num_entities}, num_relations={self.num_relations}, sparse={self.sparse}{extra}"
 
 
-def _dropout(table: Tensor, p: float) -> Tensor:
+def embedding_dropout(table: Tensor, p: float) -> Tensor:
     r"""Inverted dropout, :math:`x \cdot m / (1 - p)` with :math:`m_i \sim \mathrm{Bernoulli}(1 - p)`.
 
     The mask is drawn as ``rand >= p``: on CPU that is about four times faster than
