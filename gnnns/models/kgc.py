@@ -136,10 +136,9 @@ class KGCModel(nn.Module):
         """Scores of triples, shape ``[N, 3] -> [N]``."""
         ent, rel = self.embeddings()
         h, r, t = triples.unbind(1)
-        h, r, t = self.gather(ent, h), self.gather(rel, r), self.gather(ent, t)
         rates = self._row_dropout()
-        if rates is not None:
-            h, r, t = (embedding_dropout(x, p) for x, p in ((h, rates[0]), (r, rates[1]), (t, rates[0])))
+        rows = self.gather if rates is None else _dropping(self.gather, rel, rates)
+        h, r, t = rows(ent, h), rows(rel, r), rows(ent, t)
         return self.decoder(h, r, t)
 
     def score_candidates(self, positives: Tensor, entities: Tensor, corrupt_head: Tensor) -> Tensor:
@@ -181,13 +180,11 @@ class KGCModel(nn.Module):
         rows = self.gather
         rates = self._row_dropout()
         if rates is not None:
-            return _dropped_candidate_scores(
-                self.decoder, ent, rel_emb, kept, relation, side, true, entities, rows, rates, shared
-            )
+            rows = _dropping(rows, rel_emb, rates)
         if shared:
             query = self.decoder.query(rows(ent, kept), rows(rel_emb, relation), side)
             return self.decoder.match(query, rows(ent, true)), self.decoder.match_all(query, rows(ent, entities[0]))
-        kernel = self._train_kernel
+        kernel = self._train_kernel if rates is None else _candidate_scores
         if kernel is not _candidate_scores:
             # Compile the steady-state shape of each grad mode (the training step, and a
             # score-aware sampler's no-grad candidate scoring); a short last batch runs eagerly
@@ -260,29 +257,15 @@ def _candidate_scores(
     return pos, neg
 
 
-def _dropped_candidate_scores(
-    decoder: Decoder,
-    ent: Tensor,
-    rel: Tensor,
-    kept: Tensor,
-    relation: Tensor,
-    side: Tensor,
-    true: Tensor,
-    candidates: Tensor,
-    rows,
-    rates: tuple[float, float],
-    shared: bool,
-) -> tuple[Tensor, Tensor]:
-    """:func:`_candidate_scores` with every looked-up row dropped out apart (``rates``: entity,
-    relation): the query's rows, the positive's and each negative's."""
+def _dropping(rows, relation_table: Tensor, rates: tuple[float, float]):
+    """``rows`` whose every looked-up row is dropped out with a mask of its own: at the relation rate
+    for rows of ``relation_table``, at the entity rate for any other table."""
     p_ent, p_rel = rates
-    query = decoder.query(
-        embedding_dropout(rows(ent, kept), p_ent), embedding_dropout(rows(rel, relation), p_rel), side
-    )
-    pos = decoder.match(query, embedding_dropout(rows(ent, true), p_ent))
-    if shared:
-        return pos, decoder.match_all(query, embedding_dropout(rows(ent, candidates[0]), p_ent))
-    return pos, decoder.match(query.unsqueeze(1), embedding_dropout(rows(ent, candidates), p_ent))
+
+    def dropped(table: Tensor, index: Tensor) -> Tensor:
+        return embedding_dropout(rows(table, index), p_rel if table is relation_table else p_ent)
+
+    return dropped
 
 
 def _dense_rows(table: Tensor, index: Tensor) -> Tensor:
