@@ -35,7 +35,9 @@ class RunConfig:
     sampler: str = "uniform"
     sampler_options: dict = field(default_factory=dict)  # keyword arguments of the sampler
     filter_negatives: bool = False
-    num_negatives: int = 32
+    num_negatives: int = 32  # per positive; with negative_sides: both, new tails per positive
+    negative_sides: str = "random"  # random (one side per positive, the sampler's choice) | both (head and tail)
+    num_head_negatives: int | None = None  # negative_sides: both: new heads per positive; None: num_negatives
     loss: str = "sce"
     margin: float = 6.0
     adversarial_temperature: float = 1.0
@@ -96,12 +98,33 @@ class RunConfig:
                 f"weight decay must be >= 0, got weight_decay={self.weight_decay}, "
                 f"relation_weight_decay={self.relation_weight_decay}"
             )
+        self._check_sides()
         if isinstance(self.num_neighbors, str):
             self.num_neighbors = [int(n) for n in self.num_neighbors.split(",") if n.strip()]
         if not self.num_neighbors or not all(isinstance(n, int) and (n > 0 or n == -1) for n in self.num_neighbors):
             raise ValueError(
                 f"num_neighbors must be positive integers or -1 (all), one per hop, got {self.num_neighbors!r}"
             )
+
+    def _check_sides(self) -> None:
+        if self.negative_sides not in ("random", "both"):
+            raise ValueError(f"negative_sides must be 'random' or 'both', got {self.negative_sides!r}")
+        if self.negative_sides == "both" and self.sampler == "bernoulli":
+            raise ValueError(
+                "sampler: bernoulli only chooses which side to corrupt; with negative_sides: both every side is "
+                "corrupted, which is sampler: uniform"
+            )
+        if self.num_head_negatives is None:
+            return
+        try:  # the command line passes it as text (its default is None)
+            count = int(str(self.num_head_negatives))
+        except ValueError:
+            raise ValueError(f"num_head_negatives must be a whole number, got {self.num_head_negatives!r}") from None
+        if isinstance(self.num_head_negatives, bool) or count < 1:
+            raise ValueError(f"num_head_negatives must be at least 1, got {self.num_head_negatives!r}")
+        if self.negative_sides != "both":
+            raise ValueError("num_head_negatives counts the head side's negatives: it needs negative_sides: both")
+        self.num_head_negatives = count
 
     @classmethod
     def field_names(cls) -> list[str]:

@@ -130,3 +130,22 @@ def test_sparse_flag(tmp_path):
     args = ["train", "--dataset", str(data), "--model", "distmult", "--dim", "8", "--epochs", "1", "--sparse"]
     assert main([*args, "--batch-size", "16", "--no-progress", "--output", str(run), "--eval-every", "-1"]) == 0
     assert json.loads((run / "config.json").read_text())["sparse"] is True
+
+
+def test_both_sides_flags_train_and_bad_settings_are_refused(tmp_path, capsys):
+    data = write_folder(tmp_path / "data")
+    run = tmp_path / "run"
+    args = ["train", "--dataset", str(data), "--model", "distmult", "--dim", "8", "--epochs", "1"]
+    args += ["--batch-size", "16", "--num-negatives", "4", "--no-progress", "--eval-every", "-1"]
+    assert main([*args, "--output", str(run), "--negative-sides", "both", "--num-head-negatives", "2"]) == 0
+    config = json.loads((run / "config.json").read_text())
+    assert (config["negative_sides"], config["num_head_negatives"], config["num_negatives"]) == ("both", 2, 4)
+    bad = tmp_path / "bad"
+    assert main([*args, "--output", str(bad), "--num-head-negatives", "2"]) == 1
+    assert (
+        "num_head_negatives counts the head side's negatives: it needs negative_sides: both" in capsys.readouterr().err
+    )
+    assert main([*args, "--output", str(bad), "--negative-sides", "both", "--num-head-negatives", "two"]) == 1
+    assert "num_head_negatives must be a whole number, got 'two'" in capsys.readouterr().err
+    assert main([*args, "--output", str(bad), "--negative-sides", "both", "--sampler", "bernoulli"]) == 1
+    assert "sampler: bernoulli only chooses which side to corrupt" in capsys.readouterr().err

@@ -40,7 +40,9 @@ HELP = {
     "time_budget": "stop training after this many seconds of training steps (0: no budget)",
     "budget_clock": "clock of --time-budget: wall, or cpu (this process's CPU time)",
     "hardness_queries": "queries per measured batch scored against all entities for hardness",
-    "num_negatives": "negatives per positive",
+    "num_negatives": "negatives per positive (with --negative-sides both: new tails per positive)",
+    "negative_sides": "random (one side of each positive, the sampler's choice) or both (its head and tail, as LibKGE)",
+    "num_head_negatives": "with --negative-sides both: new heads per positive (default: --num-negatives)",
     "loss": (
         "margin, nssa (sigmoid margin; self-adversarial when --adversarial-temperature > 0), infonce, "
         "debiased (false-negative-aware InfoNCE), sce, bce"

@@ -73,12 +73,41 @@ class NegativeSampler(nn.Module):
         Returns:
             Negatives: ``entities [B, k]``, ``corrupt_head [B]``, optional ``weight [B, k]``.
         """
-        if positives.dim() != 2 or positives.size(1) != 3:
-            raise ValueError(f"positives must have shape [B, 3], got {list(positives.shape)}")
-        if int(num_negatives) < 1:
-            raise ValueError(f"num_negatives must be at least 1, got {num_negatives}")
+        _check_request(positives, num_negatives)
         corrupt_head = self.corrupt_head(positives)
         return self.sample(positives, int(num_negatives), corrupt_head, scorer)
+
+    def both_sides(
+        self,
+        positives: Tensor,
+        num_negatives: int,
+        num_head_negatives: int | None = None,
+        scorer: Scorer | None = None,
+    ) -> tuple[Negatives, Negatives]:
+        """Corrupt every positive on both sides: ``num_head_negatives`` new heads and
+        ``num_negatives`` new tails, as LibKGE's negative sampling (its ``num_samples.s`` and
+        ``num_samples.o``) and RotatE's alternating head and tail batches do.
+
+        The sampler's own choice of sides (:meth:`corrupt_head`, Bernoulli's relation cardinality)
+        is not used. A loss over both is usually the mean of the two sides' losses, each a mean
+        over the ``B`` positives.
+
+        Args:
+            positives (Tensor): shape ``[B, 3]``.
+            num_negatives (int): tail corruptions per positive.
+            num_head_negatives (int, optional): head corruptions per positive; None: as many as tails.
+            scorer (callable, optional): as in :meth:`forward`.
+
+        Returns:
+            (Negatives, Negatives): the head corruptions (``corrupt_head`` all True, entities
+            ``[B, num_head_negatives]``), then the tail corruptions (all False, ``[B, num_negatives]``).
+        """
+        num_head_negatives = num_negatives if num_head_negatives is None else num_head_negatives
+        _check_request(positives, num_negatives)
+        _check_request(positives, num_head_negatives)
+        heads = torch.ones(positives.size(0), dtype=torch.bool, device=positives.device)
+        head_side = self.sample(positives, int(num_head_negatives), heads, scorer)
+        return head_side, self.sample(positives, int(num_negatives), ~heads, scorer)
 
     def sample(
         self, positives: Tensor, num_negatives: int, corrupt_head: Tensor, scorer: Scorer | None = None
@@ -122,3 +151,10 @@ class NegativeSampler(nn.Module):
         """This epoch's counters (a subclass may turn them into rates), then reset them."""
         stats, self.stats = dict(self.stats), {}
         return stats
+
+
+def _check_request(positives: Tensor, num_negatives: int) -> None:
+    if positives.dim() != 2 or positives.size(1) != 3:
+        raise ValueError(f"positives must have shape [B, 3], got {list(positives.shape)}")
+    if isinstance(num_negatives, bool) or int(num_negatives) != num_negatives or int(num_negatives) < 1:
+        raise ValueError(f"num_negatives must be a whole number of at least 1, got {num_negatives}")

@@ -11,8 +11,8 @@ from gnnns.loaders import OneToNLoader
 
 class BatchLossMixin:
     """The per-batch loss of a :class:`~gnnns.training.trainer.Trainer`, whose ``model``, ``loss``, ``loader``,
-    ``sampler``, ``scoring``, ``diagnostics``, ``regularizer``, ``regularizer_weight`` and
-    ``relation_regularizer_weight`` it reads."""
+    ``sampler``, ``num_negatives``, ``negative_sides``, ``num_head_negatives``, ``scoring``,
+    ``diagnostics``, ``regularizer``, ``regularizer_weight`` and ``relation_regularizer_weight`` it reads."""
 
     def _batch_loss(self, batch) -> Tensor:
         """The loss of one batch (the forward of :class:`StepLoss`)."""
@@ -25,16 +25,26 @@ class BatchLossMixin:
 
     def _negative_sampling_loss(self, positives: Tensor) -> Tensor:
         start = time.perf_counter()
-        negatives = self.sampler(positives, self.num_negatives, scorer=self.scoring.score_candidates)
+        scorer = self.scoring.score_candidates
+        if self.negative_sides == "both":
+            sides = self.sampler.both_sides(positives, self.num_negatives, self.num_head_negatives, scorer=scorer)
+        else:
+            sides = (self.sampler(positives, self.num_negatives, scorer=scorer),)
         self._sample_seconds = time.perf_counter() - start
         if self.diagnostics is not None and self.diagnostics.due():
             start = time.perf_counter()
-            self.diagnostics.observe(positives, negatives, self.scoring.score_all, self.scoring.score_candidates)
+            for negatives in sides:
+                self.diagnostics.observe(positives, negatives, self.scoring.score_all, self.scoring.score_candidates)
             self._diagnostic_seconds = time.perf_counter() - start
-        pos, neg = self.scoring.score_batch(
-            positives, negatives.entities, negatives.corrupt_head, shared=negatives.shared
-        )
-        loss = self.loss(pos, neg, negatives.weight)
+        # With both sides, each positive is two queries (its head's and its tail's): the loss is
+        # the mean over both, each side a mean over the batch.
+        loss = 0.0
+        for negatives in sides:
+            pos, neg = self.scoring.score_batch(
+                positives, negatives.entities, negatives.corrupt_head, shared=negatives.shared
+            )
+            loss = loss + self.loss(pos, neg, negatives.weight)
+        loss = loss / len(sides)
         if self.regularizer_weight > 0:
             loss = loss + self.regularizer_weight * self._n3(positives)
         return loss

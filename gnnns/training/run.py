@@ -146,6 +146,8 @@ def build_trainer(
         loader,
         sampler=sampler,
         num_negatives=config.num_negatives,
+        negative_sides=config.negative_sides,
+        num_head_negatives=config.num_head_negatives,
         run_dir=run_dir,
         eval_every=config.eval_every,
         patience=config.patience,

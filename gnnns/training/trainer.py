@@ -75,7 +75,14 @@ class Trainer(BatchLossMixin, CheckpointMixin, InterruptMixin):
         optimizer (torch.optim.Optimizer): the optimizer.
         loader: :class:`TripleLoader` or :class:`OneToNLoader`.
         sampler (NegativeSampler, optional): needed with a :class:`TripleLoader`.
-        num_negatives (int): :math:`k`. (default: 64)
+        num_negatives (int): :math:`k`, per positive (with ``negative_sides="both"``: new tails per
+            positive). (default: 64)
+        negative_sides (str): ``"random"``: one side of each positive, the sampler's choice
+            (:meth:`~gnnns.sampling.NegativeSampler.corrupt_head`); ``"both"``: every positive's
+            head and tail (:meth:`~gnnns.sampling.NegativeSampler.both_sides`), the loss being
+            the mean of the two sides' losses, as LibKGE's negative sampling. (default: ``"random"``)
+        num_head_negatives (int, optional): with ``negative_sides="both"``, new heads per
+            positive; None: ``num_negatives``. (default: None)
         run_dir (str or Path, optional): where metrics and checkpoints go; None keeps nothing.
         eval_every (int): validate every this many epochs; 0: only at the end; -1: never.
         patience (int): validations without a better MRR before stopping; 0: never.
@@ -133,6 +140,8 @@ class Trainer(BatchLossMixin, CheckpointMixin, InterruptMixin):
         lr_schedule: PlateauSchedule | None = None,
         regularizer: str = "n3",
         relation_regularizer_weight: float | None = None,
+        negative_sides: str = "random",
+        num_head_negatives: int | None = None,
     ):
         if budget_clock not in CLOCKS:
             raise ValueError(f"budget_clock must be one of {sorted(CLOCKS)}, got {budget_clock!r}")
@@ -151,6 +160,13 @@ class Trainer(BatchLossMixin, CheckpointMixin, InterruptMixin):
         if isinstance(self.scoring, SubgraphScoring) and regularizer_weight > 0:
             raise ValueError("the N3 regulariser needs full-graph embeddings; it is not available with subgraphs")
         self.loader, self.sampler, self.num_negatives = loader, sampler, int(num_negatives)
+        if negative_sides not in ("random", "both"):
+            raise ValueError(f"negative_sides must be 'random' or 'both', got {negative_sides!r}")
+        if num_head_negatives is not None and negative_sides != "both":
+            raise ValueError(
+                "num_head_negatives is the head side's count with negative_sides='both'; it is unused here"
+            )
+        self.negative_sides, self.num_head_negatives = negative_sides, num_head_negatives
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.eval_every, self.patience = int(eval_every), int(patience)
         if regularizer not in ("n3", "l2"):

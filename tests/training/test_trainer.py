@@ -261,3 +261,73 @@ def test_l2_penalty_on_the_batch_rows_with_its_own_relation_weight(tmp_path, rin
     torch.testing.assert_close(got, expected)
     with pytest.raises(ValueError, match="regularizer must be 'n3' or 'l2'"):
         build_trainer(config(tmp_path, "l3", regularizer="l3"), ring_kg, None)
+
+
+class Shifted(UniformSampler):
+    """Fixed negatives: the replaced entity shifted by 1, 2, ..., k (mod E)."""
+
+    def draw(self, positives, num_negatives, corrupt_head):
+        true = torch.where(corrupt_head, positives[:, 0], positives[:, 2])
+        return (true.unsqueeze(1) + torch.arange(1, num_negatives + 1)) % self.num_entities
+
+
+def _cross_entropy_by_hand(model, positives, entities, head_side):
+    """Softmax cross-entropy of each positive against its corruptions, from model.score alone."""
+    losses = []
+    for triple, row in zip(positives.tolist(), entities.tolist(), strict=True):
+        corrupted = [[e, triple[1], triple[2]] if head_side else [triple[0], triple[1], e] for e in row]
+        scores = model.score(torch.tensor([triple, *corrupted]))
+        losses.append(scores.logsumexp(0) - scores[0])
+    return torch.stack(losses).mean()
+
+
+def test_both_sides_loss_is_the_mean_of_each_sides_cross_entropy(tmp_path, ring_kg):
+    from gnnns.losses import SoftmaxCrossEntropyLoss
+    from gnnns.sampling import NegativeDiagnostics
+
+    model = build_model("distmult", ring_kg, 8)
+    diagnostics = NegativeDiagnostics(ring_kg, every=1, hardness_queries=0)
+
+    def trainer(**sides):
+        return Trainer(
+            model,
+            ring_kg,
+            SoftmaxCrossEntropyLoss(),
+            torch.optim.SGD(model.parameters(), lr=0.1),
+            TripleLoader(ring_kg.train, 16),
+            sampler=Shifted(ring_kg),
+            num_negatives=5,
+            eval_every=-1,
+            progress=False,
+            diagnostics=diagnostics,
+            **sides,
+        )
+
+    positives = ring_kg.train[:16]
+    heads = torch.stack([(positives[:, 0] + j) % 60 for j in range(1, 6)], 1)
+    tails = torch.stack([(positives[:, 2] + j) % 60 for j in range(1, 6)], 1)
+    with torch.no_grad():
+        head_side = _cross_entropy_by_hand(model, positives, heads[:, :3], True)
+        expected = (head_side + _cross_entropy_by_hand(model, positives, tails, False)) / 2
+        got = trainer(negative_sides="both", num_head_negatives=3)._batch_loss(positives)
+    torch.testing.assert_close(got, expected)
+    # both sides measured: 16 x (3 + 5) negatives in the known-positive rate's count
+    assert diagnostics.counts["known_positive_rate"] == 16 * 8
+    # one random side per positive (the default): each positive against its side's 5, a different loss
+    one_side = trainer()
+    torch.manual_seed(0)
+    with torch.no_grad():
+        random_side = one_side._batch_loss(positives)
+    torch.manual_seed(0)
+    sides = (torch.rand(16) < 0.5).tolist()  # the sampler's fair coin, drawn again
+    with torch.no_grad():
+        one = [
+            _cross_entropy_by_hand(model, positives[i : i + 1], (heads if s else tails)[i : i + 1], s)
+            for i, s in enumerate(sides)
+        ]
+    torch.testing.assert_close(random_side, torch.stack(one).mean())
+    assert not torch.allclose(random_side, expected)
+    with pytest.raises(ValueError, match="negative_sides must be 'random' or 'both'"):
+        trainer(negative_sides="all")
+    with pytest.raises(ValueError, match="num_head_negatives"):
+        trainer(num_head_negatives=3)
