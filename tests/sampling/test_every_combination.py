@@ -109,3 +109,32 @@ def test_own_filtering_option_and_the_wrapper_flag_do_not_collide():
     kg = typed_ring()
     sampler = build_sampler("uniform", kg, filter_negatives=True, filtered=True)
     assert type(sampler).__name__ == "Filtered" and sampler.samplers["inner"].filtered
+
+
+@pytest.mark.parametrize("sampler_name", [name for name in SPECS if name != "bernoulli"])
+def test_every_sampler_corrupts_both_sides(sampler_name):
+    kg = typed_ring()
+    torch.manual_seed(0)
+    positives = kg.train[:16]
+    sampler = build_sampler(sampler_name, kg, filter_negatives=True, **SPECS[sampler_name])
+    model = build_model("distmult", kg, 8)
+    head, tail = sampler.both_sides(positives, 4, num_head_negatives=3, scorer=model.score_candidates)
+    for negatives, k, replaced, kept in ((head, 3, 0, [1, 2]), (tail, 4, 2, [0, 1])):
+        assert negatives.entities.shape == (16, k) and negatives.corrupt_head.tolist() == [replaced == 0] * 16
+        triples = negatives.triples(positives)
+        assert torch.equal(triples[:, :, kept], positives[:, None, kept].expand(-1, k, -1))
+        # filtered: no corruption is a known training triple unless its weight removes it from the loss
+        known = kg.train_index().contains(triples)
+        dropped = negatives.weight == 0 if negatives.weight is not None else torch.zeros_like(known)
+        assert not bool((known & ~dropped).any()), sampler_name
+
+
+def test_both_sides_trains_from_a_config(tmp_path):
+    config = RunConfig(
+        dataset="ring", model="complex", dim=8, num_negatives=4, batch_size=32, epochs=2, lr=0.05,
+        negative_sides="both", num_head_negatives=2, diagnostics_every=1, eval_every=-1, progress=False,
+        output=str(tmp_path / "run"),
+    )  # fmt: skip
+    train(config, kg=typed_ring())
+    lines = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
+    assert len(lines) == 2 and '"hardness"' in lines[-1]
