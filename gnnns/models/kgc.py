@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from gnnns.models.chunked import chunked_match
 from gnnns.models.decoders.base import Decoder
 from gnnns.models.encoders.embedding import embedding_dropout
 from gnnns.models.encoders.graph_input import global_ids
@@ -184,6 +185,10 @@ class KGCModel(nn.Module):
         if shared:
             query = self.decoder.query(rows(ent, kept), rows(rel_emb, relation), side)
             return self.decoder.match(query, rows(ent, true)), self.decoder.match_all(query, rows(ent, entities[0]))
+        if rates is None and self.gather is _dense_rows and self._train_kernel is _candidate_scores:
+            # Not compiled: score the negatives in cache-sized chunks (gnnns.models.chunked).
+            query = self.decoder.query(rows(ent, kept), rows(rel_emb, relation), side)
+            return self.decoder.match(query, rows(ent, true)), chunked_match(self.decoder, query, ent, entities)
         kernel = self._train_kernel if rates is None else _candidate_scores
         if kernel is not _candidate_scores:
             # Compile the steady-state shape of each grad mode (the training step, and a
