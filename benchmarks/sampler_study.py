@@ -10,6 +10,7 @@ epochs from its ``metrics.jsonl``.
 
     GNNNS_DATA=/work/shared/datasets python benchmarks/sampler_study.py
     GNNNS_DATA=/work/shared/datasets python benchmarks/sampler_study.py --datasets codex-s --samplers uniform khop
+    GNNNS_DATA=/work/shared/datasets python benchmarks/sampler_study.py --samplers sides --stem sampler_study_sides
 
 Writes ``benchmarks/results/sampler_study.{json,md,png}`` (``--stem`` to change the name).
 """
@@ -74,6 +75,15 @@ DIRECTIONS = {
     "TransE, bernoulli, NSSA α=0": ["--model", "transe", *NSSA, "0", "--sampler", "bernoulli"],
 }  # fmt: skip
 VARIANTS.update({name: ["--sampler", "uniform", *flags] for name, flags in DIRECTIONS.items()})
+
+# Which side is corrupted: one random side per positive (the default, the "uniform" row) against
+# both sides of every positive, as LibKGE's negative sampling, at the same 64 negatives per
+# positive (32 heads + 32 tails) and at twice as many (64 + 64). Run with --samplers sides.
+SIDES = {
+    "uniform, both sides (32 + 32)": ["--negative-sides", "both", "--num-negatives", "32"],
+    "uniform, both sides (64 + 64)": ["--negative-sides", "both"],
+}
+VARIANTS.update({name: ["--sampler", "uniform", *flags] for name, flags in SIDES.items()})
 
 # CPU seconds of training per run (two threads: about half of it in wall time).
 BUDGETS = {"fb15k-237": 180.0, "wn18rr": 180.0, "codex-s": 90.0}
@@ -198,7 +208,7 @@ def main() -> None:
         "--samplers",
         nargs="+",
         default=SAMPLER_VARIANTS,
-        help=f"any of {list(VARIANTS)}, or 'directions' or 'mixtures'",
+        help=f"any of {list(VARIANTS)}, or 'directions', 'mixtures' or 'sides'",
     )
     parser.add_argument("--budget-scale", type=float, default=1.0, help="multiply every CPU budget")
     parser.add_argument("--runs", default=str(REPO / "runs" / "sampler_study"), help="where the runs go")
@@ -208,6 +218,8 @@ def main() -> None:
         args.samplers = list(DIRECTIONS)
     elif args.samplers == ["mixtures"]:
         args.samplers = list(MIXTURES)
+    elif args.samplers == ["sides"]:
+        args.samplers = ["uniform", *SIDES]
     unknown = sorted(set(args.samplers) - set(VARIANTS))
     if unknown:
         parser.error(f"unknown samplers {unknown}; expected some of {list(VARIANTS)}")
