@@ -217,6 +217,21 @@ def machine_line(m: dict) -> str:
     )
 
 
+def alternating_footer(p: dict) -> list[str]:
+    """The markdown lines closing a one-process benchmark whose two sides alternate: the machine
+    (``p["machine"]``, from :func:`machine_info` with ``loadavg_at_end`` added) and ``p["command"]``."""
+    m = p["machine"]
+    return [
+        "",
+        f"Machine: {m['cpu']}, {m['cores']} cores, torch {m['torch']} ({m['torch_threads']} threads), gnnns "
+        f"{m['gnnns_commit']}, {m['date']}; load average {m['loadavg_at_start'][0]:.1f} at start, "
+        f"{m['loadavg_at_end'][0]:.1f} at end (the machine is shared; the sides alternate, so both see its load).",
+        "",
+        f"Command: `{p['command']}`",
+        "",
+    ]
+
+
 def command_lines(sides: dict) -> list[str]:
     """Markdown lines listing the command each side ran."""
     return ["Commands:", "", *[f"- {name}: `{s['command']}`" for name, s in sides.items() if "command" in s]]

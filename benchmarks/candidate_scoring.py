@@ -27,7 +27,7 @@ import sys
 import time
 
 import torch
-from _common import RESULTS, machine_info, save
+from _common import RESULTS, alternating_footer, machine_info, save
 
 from gnnns.data import KnowledgeGraph
 from gnnns.losses import SoftmaxCrossEntropyLoss
@@ -125,7 +125,6 @@ def main() -> None:
 
 
 def markdown(p: dict) -> str:
-    m = p["machine"]
     lines = [
         "# Negatives scored in chunks against all at once",
         "",
@@ -142,15 +141,7 @@ def markdown(p: dict) -> str:
             f"| {r['model']} | {r['negatives']} | {r['chunked_ms']:.1f} | {r['one_shot_ms']:.1f} | "
             f"**{r['ratio']:.2f}×** | {r['max_gradient_difference']:.1e} |"
         )
-    lines += [
-        "",
-        f"Machine: {m['cpu']}, {m['cores']} cores, torch {m['torch']} ({m['torch_threads']} threads), gnnns "
-        f"{m['gnnns_commit']}, {m['date']}; load average {m['loadavg_at_start'][0]:.1f} at start, "
-        f"{m['loadavg_at_end'][0]:.1f} at end (the machine is shared; the sides alternate, so both see its load).",
-        "",
-        f"Command: `{p['command']}`",
-        "",
-    ]
+    lines += alternating_footer(p)
     return "\n".join(lines)
 
 

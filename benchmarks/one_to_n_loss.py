@@ -29,7 +29,7 @@ import time
 
 import torch
 import torch.nn.functional as F
-from _common import RESULTS, machine_info, save
+from _common import RESULTS, alternating_footer, machine_info, save
 
 from gnnns.losses import BCELoss, SoftmaxCrossEntropyLoss
 from gnnns.models.encoders.embedding import embedding_dropout as _dropout
@@ -122,7 +122,6 @@ def main() -> None:
 
 
 def markdown(p: dict) -> str:
-    m = p["machine"]
     lines = [
         "# 1-N step pieces: gnnns against PyTorch's own",
         "",
@@ -135,15 +134,7 @@ def markdown(p: dict) -> str:
     for r in p["rows"]:
         diff = "different masks" if r["max_gradient_difference"] is None else f"{r['max_gradient_difference']:.1e}"
         lines.append(f"| {r['what']} | {r['gnnns_ms']:.1f} | {r['torch_ms']:.1f} | **{r['ratio']:.2f}×** | {diff} |")
-    lines += [
-        "",
-        f"Machine: {m['cpu']}, {m['cores']} cores, torch {m['torch']} ({m['torch_threads']} threads), gnnns "
-        f"{m['gnnns_commit']}, {m['date']}; load average {m['loadavg_at_start'][0]:.1f} at start, "
-        f"{m['loadavg_at_end'][0]:.1f} at end (the machine is shared; the sides alternate, so both see its load).",
-        "",
-        f"Command: `{p['command']}`",
-        "",
-    ]
+    lines += alternating_footer(p)
     return "\n".join(lines)
 
 
