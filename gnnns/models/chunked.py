@@ -52,12 +52,14 @@ def chunked_match(decoder: Any, query: Tensor, ent: Tensor, candidates: Tensor, 
     """
     rows = chunk_rows(candidates.size(1), ent.size(1), ent.device, elements)
     if rows >= candidates.size(0):
-        return decoder.match(query.unsqueeze(1), _gather(ent, candidates))
+        return decoder.match(query.unsqueeze(1), dense_rows(ent, candidates))
     return _ChunkedMatch.apply(query, ent, candidates, decoder, rows)
 
 
-def _gather(ent: Tensor, index: Tensor) -> Tensor:
-    return ent.index_select(0, index.reshape(-1)).view(*index.shape, ent.size(1))
+def dense_rows(table: Tensor, index: Tensor) -> Tensor:
+    """Rows ``index`` (any shape) of ``table``; the gradient is a dense ``[E, d]`` tensor."""
+    # index_select gathers [B * k, d] rows about twice as fast as advanced indexing on CPU.
+    return table.index_select(0, index.reshape(-1)).view(*index.shape, table.size(-1))
 
 
 class _ChunkedMatch(torch.autograd.Function):
@@ -66,7 +68,7 @@ class _ChunkedMatch(torch.autograd.Function):
         out = None
         for start in range(0, candidates.size(0), rows):
             part = slice(start, start + rows)
-            scores = decoder.match(query[part].unsqueeze(1), _gather(ent, candidates[part]))
+            scores = decoder.match(query[part].unsqueeze(1), dense_rows(ent, candidates[part]))
             if out is None:
                 out = scores.new_empty(candidates.shape)
             out[part] = scores
@@ -86,7 +88,7 @@ class _ChunkedMatch(torch.autograd.Function):
             index = candidates[part]
             with torch.enable_grad():
                 q = query[part].detach().requires_grad_(want_query)
-                c = _gather(ent.detach(), index).requires_grad_(want_ent)
+                c = dense_rows(ent.detach(), index).requires_grad_(want_ent)
                 scores = ctx.decoder.match(q.unsqueeze(1), c)
                 inputs = [t for t, want in ((q, want_query), (c, want_ent)) if want]
                 grads = list(torch.autograd.grad(scores, inputs, grad[part]))

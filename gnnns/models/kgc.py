@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gnnns.models.chunked import chunked_match
+from gnnns.models.chunked import dense_rows as _dense_rows
 from gnnns.models.decoders.base import Decoder
 from gnnns.models.encoders.embedding import embedding_dropout
 from gnnns.models.encoders.graph_input import global_ids
@@ -271,12 +272,6 @@ def _dropping(rows, relation_table: Tensor, rates: tuple[float, float]):
         return embedding_dropout(rows(table, index), p_rel if table is relation_table else p_ent)
 
     return dropped
-
-
-def _dense_rows(table: Tensor, index: Tensor) -> Tensor:
-    """Rows ``index`` (any shape) of ``table``; the gradient is a dense ``[E, d]`` tensor."""
-    # index_select gathers [B * k, d] rows about twice as fast as advanced indexing on CPU.
-    return table.index_select(0, index.reshape(-1)).view(*index.shape, table.size(-1))
 
 
 def _sparse_rows(table: Tensor, index: Tensor) -> Tensor:

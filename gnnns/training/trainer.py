@@ -163,9 +163,7 @@ class Trainer(BatchLossMixin, CheckpointMixin, InterruptMixin):
         if negative_sides not in ("random", "both"):
             raise ValueError(f"negative_sides must be 'random' or 'both', got {negative_sides!r}")
         if num_head_negatives is not None and negative_sides != "both":
-            raise ValueError(
-                "num_head_negatives is the head side's count with negative_sides='both'; it is unused here"
-            )
+            raise ValueError("num_head_negatives counts the head side's negatives: it needs negative_sides='both'")
         self.negative_sides, self.num_head_negatives = negative_sides, num_head_negatives
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.eval_every, self.patience = int(eval_every), int(patience)
