@@ -8,6 +8,9 @@ from pathlib import Path
 
 import yaml
 
+PRECISIONS = ("fp32", "bf16")
+"""Training precisions: ``fp32``, or ``bf16`` (matrix products under bfloat16 autocast)."""
+
 
 @dataclass
 class RunConfig:
@@ -69,6 +72,7 @@ class RunConfig:
     seed: int = 0
     device: str = "cpu"
     compile: bool = False
+    precision: str = "fp32"  # fp32 | bf16 (training steps under bfloat16 autocast; evaluation stays fp32)
     progress: bool = True
     output: str | None = None  # run directory; gnnns train picks runs/<dataset>-<model>-<time>
 
@@ -99,6 +103,8 @@ class RunConfig:
                 f"relation_weight_decay={self.relation_weight_decay}"
             )
         self._check_sides()
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {list(PRECISIONS)}, got {self.precision!r}")
         if isinstance(self.num_neighbors, str):
             self.num_neighbors = [int(n) for n in self.num_neighbors.split(",") if n.strip()]
         if not self.num_neighbors or not all(isinstance(n, int) and (n > 0 or n == -1) for n in self.num_neighbors):

@@ -149,3 +149,13 @@ def test_both_sides_flags_train_and_bad_settings_are_refused(tmp_path, capsys):
     assert "num_head_negatives must be a whole number, got 'two'" in capsys.readouterr().err
     assert main([*args, "--output", str(bad), "--negative-sides", "both", "--sampler", "bernoulli"]) == 1
     assert "sampler: bernoulli only chooses which side to corrupt" in capsys.readouterr().err
+
+
+def test_precision_flag_trains_in_bf16_and_unknown_precisions_are_refused(tmp_path, capsys):
+    data = write_folder(tmp_path / "data")
+    args = ["train", "--dataset", str(data), "--model", "complex", "--dim", "8", "--epochs", "1"]
+    args += ["--batch-size", "16", "--no-progress", "--eval-every", "0", "--training", "1vsall"]
+    assert main([*args, "--output", str(tmp_path / "run"), "--precision", "bf16"]) == 0
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["precision"] == "bf16"
+    assert main([*args, "--output", str(tmp_path / "bad"), "--precision", "fp16"]) == 1
+    assert "precision must be one of ['fp32', 'bf16'], got 'fp16'" in capsys.readouterr().err

@@ -74,6 +74,7 @@ HELP = {
     "seed": "random seed",
     "device": "cpu, cuda, cuda:1, ...",
     "compile": "fuse scoring kernels with torch.compile (faster after a ~20 s warm-up)",
+    "precision": "fp32, or bf16 (training steps' matrix products in bfloat16 autocast; evaluation stays fp32)",
     "progress": "show progress bars",
     "output": "run directory for metrics.jsonl, metrics.json and checkpoints (default: runs/DATASET-MODEL-TIME)",
 }

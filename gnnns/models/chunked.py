@@ -74,6 +74,10 @@ class _ChunkedMatch(torch.autograd.Function):
             out[part] = scores
         ctx.save_for_backward(query, ent, candidates)
         ctx.decoder, ctx.rows = decoder, rows
+        # The backward pass recomputes the scores as the forward pass computed them (autocast
+        # included: backward runs outside the caller's autocast context).
+        kind = ent.device.type
+        ctx.autocast = (kind, torch.is_autocast_enabled(kind), torch.get_autocast_dtype(kind))
         return out
 
     @staticmethod
@@ -86,7 +90,8 @@ class _ChunkedMatch(torch.autograd.Function):
         for start in range(0, candidates.size(0), ctx.rows):
             part = slice(start, start + ctx.rows)
             index = candidates[part]
-            with torch.enable_grad():
+            kind, enabled, dtype = ctx.autocast
+            with torch.enable_grad(), torch.autocast(kind, dtype=dtype, enabled=enabled):
                 q = query[part].detach().requires_grad_(want_query)
                 c = dense_rows(ent.detach(), index).requires_grad_(want_ent)
                 scores = ctx.decoder.match(q.unsqueeze(1), c)

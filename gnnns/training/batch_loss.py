@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+import torch
 from torch import Tensor
 
 from gnnns.loaders import OneToNLoader
@@ -33,8 +34,12 @@ class BatchLossMixin:
         self._sample_seconds = time.perf_counter() - start
         if self.diagnostics is not None and self.diagnostics.due():
             start = time.perf_counter()
-            for negatives in sides:
-                self.diagnostics.observe(positives, negatives, self.scoring.score_all, self.scoring.score_candidates)
+            # Measured in float32 whatever the step's precision: bfloat16 would tie close scores.
+            with torch.autocast(positives.device.type, enabled=False):
+                for negatives in sides:
+                    self.diagnostics.observe(
+                        positives, negatives, self.scoring.score_all, self.scoring.score_candidates
+                    )
             self._diagnostic_seconds = time.perf_counter() - start
         # With both sides, each positive is two queries (its head's and its tail's): the loss is
         # the mean over both, each side a mean over the batch.
@@ -43,7 +48,10 @@ class BatchLossMixin:
             pos, neg = self.scoring.score_batch(
                 positives, negatives.entities, negatives.corrupt_head, shared=negatives.shared
             )
-            loss = loss + self.loss(pos, neg, negatives.weight)
+            # Under bfloat16 autocast the scores of matrix products are bfloat16; losses read float32.
+            weight = negatives.weight
+            weight = weight.float() if weight is not None and weight.is_floating_point() else weight
+            loss = loss + self.loss(pos.float(), neg.float(), weight)
         loss = loss / len(sides)
         if self.regularizer_weight > 0:
             loss = loss + self.regularizer_weight * self._n3(positives)
@@ -55,7 +63,7 @@ class BatchLossMixin:
         # model answers it as the head query of r.
         relation, predict_head = self._query_relation(queries[:, 1])
         scores = self.model.score_all(queries[:, 0], relation, predict_head=predict_head)
-        loss = self.loss.forward_all(scores, targets)
+        loss = self.loss.forward_all(scores.float(), targets)
         if self.regularizer_weight > 0:
             answers = targets if targets.dim() == 1 else None
             loss = loss + self.regularizer_weight * self._n3_queries(queries, answers)

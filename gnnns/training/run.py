@@ -165,6 +165,7 @@ def build_trainer(
         checkpoint_seconds=config.checkpoint_seconds,
         distributed=distributed,
         lr_schedule=build_lr_schedule(config, optimizer),
+        precision=config.precision,
     )
 
 

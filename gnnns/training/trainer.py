@@ -11,6 +11,7 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from gnnns.config import PRECISIONS
 from gnnns.data import KnowledgeGraph
 from gnnns.loaders import OneToNLoader, TripleLoader
 from gnnns.loaders.triples import ShardedBatches
@@ -112,6 +113,13 @@ class Trainer(BatchLossMixin, CheckpointMixin, InterruptMixin):
         distributed (Distributed, optional): this process's place in a distributed run; None: alone.
         lr_schedule (PlateauSchedule, optional): stepped with the validation MRR after every
             validation; its state is in the checkpoint. (default: None, a constant rate)
+        precision (str): ``"fp32"``, or ``"bf16"``: each step's forward pass (sampling, scoring,
+            loss) runs under :func:`torch.autocast` with bfloat16, so matrix products (the 1-N
+            ``[B, d] x [d, E]`` scores, batched candidate products, GNN and ConvE layers) take
+            bfloat16 inputs and accumulate in float32; the losses read float32 scores, and the
+            parameters, their gradients and the optimizer stay float32. Evaluation is always
+            float32: bfloat16's 8-bit mantissa would tie close scores and change ranks.
+            (default: ``"fp32"``)
     """
 
     def __init__(
@@ -142,6 +150,7 @@ class Trainer(BatchLossMixin, CheckpointMixin, InterruptMixin):
         relation_regularizer_weight: float | None = None,
         negative_sides: str = "random",
         num_head_negatives: int | None = None,
+        precision: str = "fp32",
     ):
         if budget_clock not in CLOCKS:
             raise ValueError(f"budget_clock must be one of {sorted(CLOCKS)}, got {budget_clock!r}")
@@ -165,6 +174,9 @@ class Trainer(BatchLossMixin, CheckpointMixin, InterruptMixin):
         if num_head_negatives is not None and negative_sides != "both":
             raise ValueError("num_head_negatives counts the head side's negatives: it needs negative_sides='both'")
         self.negative_sides, self.num_head_negatives = negative_sides, num_head_negatives
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {list(PRECISIONS)}, got {precision!r}")
+        self.precision = precision
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.eval_every, self.patience = int(eval_every), int(patience)
         if regularizer not in ("n3", "l2"):
@@ -206,7 +218,8 @@ class Trainer(BatchLossMixin, CheckpointMixin, InterruptMixin):
         """
         start = time.perf_counter()
         self._sample_seconds = self._diagnostic_seconds = 0.0
-        loss = self.step_module(batch)
+        with self.autocast():
+            loss = self.step_module(batch)
         here = not bool(torch.isfinite(loss))
         if self.dist.any(here)[0]:
             # DDP would wait forever for a backward pass that a diverged process does not make.
@@ -218,6 +231,10 @@ class Trainer(BatchLossMixin, CheckpointMixin, InterruptMixin):
             step_seconds = time.perf_counter() - start - self._diagnostic_seconds
             self.diagnostics.add_time(self._sample_seconds, step_seconds)
         return loss.detach()
+
+    def autocast(self) -> torch.autocast:
+        """The step's forward context: bfloat16 autocast with ``precision="bf16"``, else a no-op."""
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16")
 
     # -- epochs ----------------------------------------------------------------------------
     def fit(self, epochs: int) -> dict:

@@ -85,16 +85,20 @@ def _csr(ptr: Tensor, col: Tensor, value: Tensor, size: tuple[int, int]) -> Tens
 
 
 class _SparseMatmul(torch.autograd.Function):
-    """``sparse @ dense`` whose backward uses a precomputed transpose instead of building one."""
+    """``sparse @ dense`` whose backward uses a precomputed transpose instead of building one.
+
+    It runs in the sparse matrix's dtype (float32) also under bfloat16 autocast: the neighbour
+    means are sums of many rows, and the CPU's sparse kernels have no bfloat16 form."""
 
     @staticmethod
     def forward(ctx, matrix: Tensor, matrix_t: Tensor, dense: Tensor) -> Tensor:
         ctx.matrix_t = matrix_t
-        return matrix @ dense
+        with torch.autocast(dense.device.type, enabled=False):
+            return matrix @ dense.to(matrix.dtype)
 
     @staticmethod
     def backward(ctx, grad: Tensor) -> tuple[None, None, Tensor]:
-        return None, None, ctx.matrix_t @ grad
+        return None, None, ctx.matrix_t @ grad.to(ctx.matrix_t.dtype)
 
 
 class GroupedRGCNConv(RGCNConv):
@@ -178,9 +182,16 @@ class GroupedRGCNConv(RGCNConv):
         x_src, x_dst = x
         # Without the transpose, PyTorch's own (slower) backward of the sparse product still applies.
         transpose = groups.mean_t
-        mean = groups.mean @ x_src if transpose is None else _SparseMatmul.apply(groups.mean, transpose, x_src)
+        if transpose is None:
+            with torch.autocast(x_src.device.type, enabled=False):  # as in _SparseMatmul
+                mean = groups.mean @ x_src.to(groups.mean.dtype)
+        else:
+            mean = _SparseMatmul.apply(groups.mean, transpose, x_src)
         messages = self._transform(mean, groups.relation_ptr)
-        out = x_dst.new_zeros(x_dst.size(0), self.out_channels).index_add_(0, groups.target, messages)
+        # Under bfloat16 autocast the messages are bfloat16; each node's sum over its relations is
+        # taken in float32 (the parameters' dtype).
+        out = x_dst.new_zeros(x_dst.size(0), self.out_channels, dtype=self.root.dtype)
+        out = out.index_add_(0, groups.target, messages.to(out.dtype))
         root = x_dst @ self.root
         if root_mask is not None:
             root = root * root_mask.unsqueeze(-1).to(root.dtype)
