@@ -1,0 +1,203 @@
+"""Training steps in bfloat16 autocast (``precision: bf16``) against float32: speed and what it costs.
+
+**speed**: for registry configs of 1-N and negative-sampling training on the real datasets, one
+trainer takes the same batches in both precisions, alternating (one process), and reports the
+median seconds of a whole step (forward, loss, backward, optimizer) and the ratio fp32 / bf16.
+
+**quality**: trains registry configs to their end in both precisions, each with
+``gnnns train --config benchmarks/configs/NAME.yaml --precision P`` in a fresh process, and
+reports the filtered test MRR and Hits@10 of each (evaluated in float32 either way) and the
+training time.
+
+    python benchmarks/precision.py speed
+    python benchmarks/precision.py quality --configs umls-complex-1vsall codex-s-complex
+
+Writes ``benchmarks/results/precision_speed.{json,md}`` or ``precision_quality.{json,md}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+import torch
+from _common import REPO, RESULTS, alternating_footer, child_env, gnnns_cmd, machine_info, save
+
+from gnnns.config import RunConfig, read_config_file
+from gnnns.data import load_dataset
+from gnnns.training.run import build_trainer, seed_everything
+
+SPEED_CONFIGS = [
+    "complex-sce-ls-wn18rr",  # ComplEx 1vsAll, 64 complex coordinates, 40,943 entities
+    "rescal-sce-ls-fb15k237",  # RESCAL 1vsAll, d = 128
+    "libkge-distmult-wn18rr",  # DistMult KvsAll, d = 512
+    "libkge-conve-fb15k237",  # ConvE 1vsAll
+    "libkge-complex-fb15k237",  # ComplEx, 529 + 1000 negatives per positive (batched products)
+    "libkge-transe-fb15k237",  # TransE, 61 + 192 negatives (elementwise: autocast changes nothing)
+]
+
+
+def describe(config: RunConfig) -> str:
+    if config.training == "negative":
+        heads = config.num_head_negatives or config.num_negatives
+        sides = (
+            f"{heads} + {config.num_negatives} negatives"
+            if config.negative_sides == "both"
+            else (f"{config.num_negatives} negatives")
+        )
+        return f"{config.model} d={config.dim}, {sides}, batch {config.batch_size}"
+    return f"{config.model} d={config.dim}, {config.training}, batch {config.batch_size}"
+
+
+def measure_speed(name: str, repeats: int) -> dict:
+    values = read_config_file(REPO / "benchmarks" / "configs" / f"{name}.yaml")
+    config = RunConfig.from_dict({**values, "progress": False, "diagnostics_every": 0})
+    kg = load_dataset(config.dataset)
+    seed_everything(0)
+    trainer = build_trainer(config, kg, None)
+    batches = []
+    for batch in trainer.loader:
+        batches.append(batch)
+        if len(batches) == repeats + 1:
+            break
+    times = {"fp32": [], "bf16": []}
+    order = ["fp32", "bf16"]
+    for i, batch in enumerate(batches):
+        for precision in order if i % 2 == 0 else reversed(order):
+            trainer.precision = precision
+            start = time.perf_counter()
+            trainer.step(batch)
+            if i > 0:  # the first batch warms both up
+                times[precision].append(time.perf_counter() - start)
+    ms = {p: 1000 * statistics.median(t) for p, t in times.items()}
+    row = {
+        "config": name,
+        "dataset": config.dataset,
+        "setting": describe(config),
+        "fp32_ms": ms["fp32"],
+        "bf16_ms": ms["bf16"],
+        "ratio": ms["fp32"] / ms["bf16"],
+    }
+    print(f"{name}: fp32 {ms['fp32']:.0f} ms, bf16 {ms['bf16']:.0f} ms, {row['ratio']:.2f}x", flush=True)
+    return row
+
+
+def speed_markdown(p: dict) -> str:
+    lines = [
+        "# Training steps in bfloat16 autocast against float32",
+        "",
+        f"A whole training step (forward, loss, backward, optimizer) of each registry config on its dataset, "
+        f"the same {p['repeats']} batches in both precisions, alternating in one trainer after a warm-up batch; "
+        "median milliseconds. `precision: bf16` runs the step's forward under `torch.autocast` with bfloat16: "
+        "matrix products take bfloat16 inputs and accumulate in float32; losses, parameters, gradients, the "
+        "optimizer and evaluation stay float32.",
+        "",
+        "| config | dataset | setting | fp32 ms | bf16 ms | fp32 / bf16 |",
+        "|---|---|---|---:|---:|---:|",
+    ]
+    for r in p["rows"]:
+        lines.append(
+            f"| {r['config']} | {r['dataset']} | {r['setting']} | {r['fp32_ms']:.0f} | {r['bf16_ms']:.0f} | "
+            f"**{r['ratio']:.2f}×** |"
+        )
+    lines += alternating_footer(p)
+    return "\n".join(lines)
+
+
+def train_once(name: str, precision: str, threads: int) -> dict:
+    out = REPO / "runs" / "precision" / f"{name}-{precision}"
+    cmd = [*gnnns_cmd(), "train", "--config", f"benchmarks/configs/{name}.yaml", "--precision", precision]
+    cmd += ["--output", str(out), "--no-progress"]
+    env = {**child_env(), "OMP_NUM_THREADS": str(threads)}
+    start = time.perf_counter()
+    subprocess.run(cmd, check=True, cwd=REPO, env=env, stdout=subprocess.DEVNULL)
+    wall = time.perf_counter() - start
+    result = json.loads((out / "metrics.json").read_text())
+    summary = result["summary"]
+    shown = " ".join(cmd[len(gnnns_cmd()) :]).replace(str(REPO) + "/", "")
+    row = {
+        "config": name,
+        "precision": precision,
+        "test_mrr": result["test"]["mrr"],
+        "test_hits@10": result["test"]["hits@10"],
+        "valid_mrr": result["valid"]["mrr"],
+        "epochs": summary["epochs_trained"],
+        "best_epoch": summary["best_epoch"],
+        "train_seconds": summary["train_seconds"],
+        "wall_seconds": wall,
+        "command": "gnnns " + shown,
+    }
+    print(
+        f"{name} {precision}: test MRR {row['test_mrr']:.4f}, {row['epochs']} epochs, "
+        f"{row['train_seconds']:.0f} s training",
+        flush=True,
+    )
+    return row
+
+
+def quality_markdown(p: dict) -> str:
+    lines = [
+        "# Training in bfloat16 autocast against float32: test metrics",
+        "",
+        "Each registry config trained to its end (its epochs, early stopping and schedule) in both precisions, "
+        "one after the other, each in a fresh process; filtered test metrics of the best validation epoch, "
+        "ranked in float32 either way.",
+        "",
+        "| config | precision | test MRR | Hits@10 | valid MRR | epochs (best validation; – none) | training time |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in p["rows"]:
+        lines.append(
+            f"| {r['config']} | {r['precision']} | {r['test_mrr']:.4f} | {r['test_hits@10']:.4f} | "
+            f"{r['valid_mrr']:.4f} | {r['epochs']} ({r['best_epoch'] or '–'}) | {r['train_seconds'] / 60:.1f} min |"
+        )
+    m = p["machine"]
+    lines += [
+        "",
+        f"Machine: {m['cpu']}, {m['cores']} cores, torch {m['torch']}, {p['threads']} threads a run, gnnns "
+        f"{m['gnnns_commit']}, {m['date']}; load average {m['loadavg_at_start'][0]:.1f} at start, "
+        f"{m['loadavg_at_end'][0]:.1f} at end (the machine is shared: training times are upper bounds).",
+        "",
+        f"Command: `{p['command']}`",
+        "",
+        "Runs:",
+        "",
+        *[f"- `{r['command']}`" for r in p["rows"]],
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("part", choices=["speed", "quality"])
+    parser.add_argument("--configs", nargs="+", default=None, help="registry config names (benchmarks/configs)")
+    parser.add_argument("--repeats", type=int, default=6, help="speed: measured batches per precision")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--render-only", action="store_true", help="rewrite the .md from the existing .json")
+    args = parser.parse_args()
+    stem = f"precision_{args.part}"
+    render = speed_markdown if args.part == "speed" else quality_markdown
+    if args.render_only:
+        payload = json.loads((RESULTS / f"{stem}.json").read_text())
+        return save(stem, payload, render(payload))
+    torch.set_num_threads(args.threads)
+    machine = machine_info()
+    if args.part == "speed":
+        rows = [measure_speed(name, args.repeats) for name in args.configs or SPEED_CONFIGS]
+    else:
+        names = args.configs or ["umls-complex-1vsall"]
+        rows = [train_once(name, precision, args.threads) for name in names for precision in ("fp32", "bf16")]
+    machine["loadavg_at_end"] = os.getloadavg()
+    command = " ".join(["python benchmarks/precision.py", *sys.argv[1:]])
+    payload = {"machine": machine, "repeats": args.repeats, "threads": args.threads, "rows": rows, "command": command}
+    save(stem, payload, render(payload))
+
+
+if __name__ == "__main__":
+    main()
