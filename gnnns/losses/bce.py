@@ -78,6 +78,8 @@ class BCELoss(nn.Module):
                 f"BCELoss.forward_all: targets must be indices [B] or multi-hot {list(scores.shape)}, "
                 f"got {list(targets.shape)}"
             )
+        # Scores of a lower precision (bfloat16 autocast products) are taken in float32.
+        scores = scores.to(torch.promote_types(scores.dtype, torch.float32))
         if targets.dim() != 1:
             targets = targets.to(scores.dtype)
         return _OneToNBCE.apply(scores, targets, 1.0 - self.label_smoothing, self._floor(scores.size(-1)))

@@ -64,9 +64,9 @@ class SoftmaxCrossEntropyLoss(nn.Module):
                 f"SoftmaxCrossEntropyLoss.forward_all: targets must be indices [B] or multi-hot "
                 f"{list(scores.shape)}, got {list(targets.shape)}"
             )
-        targets = targets.to(scores.dtype)
+        targets = targets.to(_loss_dtype(scores))
         # A row without any true entity would divide by zero; it then keeps only the smoothing.
-        total = targets.sum(dim=-1, keepdim=True).clamp_min(torch.finfo(scores.dtype).tiny)
+        total = targets.sum(dim=-1, keepdim=True).clamp_min(torch.finfo(targets.dtype).tiny)
         return _OneToNCrossEntropy.apply(scores, targets / total, self.label_smoothing)
 
     def extra_repr(self) -> str:
@@ -88,12 +88,17 @@ class _OneToNCrossEntropy(torch.autograd.Function):
 
     ``target`` is a LongTensor ``[B]`` of true indices or a ``[B, E]`` distribution (rows
     summing to one, or zero: such a row keeps only the smoothing term). It gets no gradient.
+
+    Scores of a lower precision (bfloat16 from an autocast matrix product) are read by the
+    log-softmax itself and everything after is float32: the loss, and the gradient until its
+    final rounding to the scores' dtype.
     """
 
     @staticmethod
     def forward(ctx, scores: Tensor, target: Tensor, label_smoothing: float) -> Tensor:
         rows, candidates = scores.shape
-        log_p = torch.log_softmax(scores, dim=-1)
+        ctx.scores_dtype = scores.dtype
+        log_p = torch.log_softmax(scores, dim=-1, dtype=_loss_dtype(scores))
         if target.dim() == 1:
             true = log_p.gather(1, target.unsqueeze(1)).sum()
             mass = None
@@ -130,4 +135,9 @@ class _OneToNCrossEntropy(torch.autograd.Function):
             grad.scatter_add_(1, index, (-(1.0 - eps) * scale).expand(rows, 1).to(grad.dtype))
         else:
             grad.addcmul_(target, scale, value=-(1.0 - eps))
-        return grad, None, None
+        return grad.to(ctx.scores_dtype), None, None
+
+
+def _loss_dtype(scores: Tensor) -> torch.dtype:
+    """float32 for scores of a lower precision (bfloat16, float16); their own dtype otherwise."""
+    return torch.promote_types(scores.dtype, torch.float32)

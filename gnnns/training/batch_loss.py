@@ -63,7 +63,8 @@ class BatchLossMixin:
         # model answers it as the head query of r.
         relation, predict_head = self._query_relation(queries[:, 1])
         scores = self.model.score_all(queries[:, 0], relation, predict_head=predict_head)
-        loss = self.loss.forward_all(scores.float(), targets)
+        # Under bfloat16 autocast the scores are bfloat16; the 1-N losses compute in float32.
+        loss = self.loss.forward_all(scores, targets)
         if self.regularizer_weight > 0:
             answers = targets if targets.dim() == 1 else None
             loss = loss + self.regularizer_weight * self._n3_queries(queries, answers)

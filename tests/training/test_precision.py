@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from gnnns.config import RunConfig
 from gnnns.evaluation import evaluate
 from gnnns.loaders import OneToNLoader, TripleLoader
-from gnnns.losses import SoftmaxCrossEntropyLoss
+from gnnns.losses import BCELoss, SoftmaxCrossEntropyLoss
 from gnnns.models import DECODERS, build_model
 from gnnns.models.chunked import chunked_match
 from gnnns.sampling import UniformSampler
@@ -168,3 +168,22 @@ def test_unknown_precision_is_refused():
             sampler=UniformSampler(_toy_graph()),
             precision="half",
         )
+
+
+@pytest.mark.parametrize("kind", ["1vsall", "kvsall"])
+@pytest.mark.parametrize("loss", [SoftmaxCrossEntropyLoss(label_smoothing=0.2), BCELoss(label_smoothing=0.1)])
+def test_one_to_n_losses_read_bfloat16_scores_in_float32(loss, kind):
+    g = torch.Generator().manual_seed(0)
+    scores = (4 * torch.randn(6, 50, generator=g)).bfloat16()
+    targets = torch.randint(50, (6,), generator=g)
+    if kind == "kvsall":
+        targets = torch.rand(6, 50, generator=g) < 0.1
+    low = scores.clone().requires_grad_()
+    full = scores.float().requires_grad_()  # the same values, exactly
+    got, expected = loss.forward_all(low, targets), loss.forward_all(full, targets)
+    assert got.dtype == torch.float32
+    torch.testing.assert_close(got, expected, rtol=0, atol=0)
+    got.backward()
+    expected.backward()
+    assert low.grad.dtype == torch.bfloat16
+    torch.testing.assert_close(low.grad, full.grad.bfloat16(), rtol=0, atol=0)
