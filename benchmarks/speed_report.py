@@ -9,6 +9,7 @@ Reads (never re-measures) ``benchmarks/results/``:
 * ``one_to_n_loss.json``: the 1-N losses and embedding dropout against PyTorch's own functions;
 * ``candidate_scoring.json``: a negative-sampling step with the negatives scored in chunks against
   the one-shot gather;
+* ``precision_speed.json``: training steps of registry configs in bfloat16 autocast against float32;
 * ``eval_speed.json``: the filtered test evaluation against PyKEEN;
 * ``encoder_speed.json``: R-GCN and CompGCN steps and epochs against PyKEEN;
 * ``sampler_cost.json``: each sampler's cost within a training step, against uniform sampling;
@@ -125,6 +126,24 @@ def _chunked() -> list[dict]:
             "peer_figure": f"{r['one_shot_ms']:,.1f} ms",
             "ratio": r["ratio"],
             **_where(data, "candidate_scoring"),
+        }
+        for r in data["rows"]
+    ]
+
+
+def _precision() -> list[dict]:
+    data = _load("precision_speed")
+    if data is None:
+        return []
+    return [
+        {
+            "comparison": "training step, precision bf16 (bfloat16 autocast)",
+            "peer": "the same step in float32 (gnnns's default)",
+            "setting": f"{r['config']}: {r['dataset']}, {r['setting']}",
+            "gnnns": f"{r['bf16_ms']:,.0f} ms",
+            "peer_figure": f"{r['fp32_ms']:,.0f} ms",
+            "ratio": r["ratio"],
+            **_where(data, "precision_speed"),
         }
         for r in data["rows"]
     ]
@@ -279,6 +298,7 @@ SOURCES = {
     "one_to_n_speed_fb15k-237_bce": "python benchmarks/one_to_n_speed.py --dataset fb15k-237 --loss bce",
     "one_to_n_loss": "python benchmarks/one_to_n_loss.py",
     "candidate_scoring": "python benchmarks/candidate_scoring.py",
+    "precision_speed": "python benchmarks/precision.py speed",
     "budget_fb15k-237": "python benchmarks/budget_compare.py --dataset fb15k-237",
     "budget_wn18rr": "python benchmarks/budget_compare.py --dataset wn18rr",
     "budget_fb15k-237_distmult": "python benchmarks/budget_compare.py --dataset fb15k-237 --model distmult "
@@ -297,6 +317,7 @@ def main() -> None:
         *_one_to_n("one_to_n_speed_fb15k-237_bce"),
         *_loss_pieces(),
         *_chunked(),
+        *_precision(),
         *[row for stem in BUDGETS for row in _budget(stem)],
         *_eval(),
         *_encoders(),

@@ -116,9 +116,10 @@ class Trainer(BatchLossMixin, CheckpointMixin, InterruptMixin):
         precision (str): ``"fp32"``, or ``"bf16"``: each step's forward pass (sampling, scoring,
             loss) runs under :func:`torch.autocast` with bfloat16, so matrix products (the 1-N
             ``[B, d] x [d, E]`` scores, batched candidate products, GNN and ConvE layers) take
-            bfloat16 inputs and accumulate in float32; the losses read float32 scores, and the
-            parameters, their gradients and the optimizer stay float32. Evaluation is always
-            float32: bfloat16's 8-bit mantissa would tie close scores and change ranks.
+            bfloat16 inputs and accumulate in float32; the losses compute in float32, and the
+            parameters, their gradients and the optimizer stay float32. Evaluation and the
+            negatives' diagnostics are always float32: bfloat16's 8-bit mantissa would tie close
+            scores and change ranks.
             (default: ``"fp32"``)
     """
 

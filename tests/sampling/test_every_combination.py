@@ -58,12 +58,13 @@ def test_one_step_with_every_decoder_and_loss(sampler_name, filtered):
             assert grad is not None and bool(grad[negative_rows].abs().sum() > 0), where
 
 
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
 @pytest.mark.parametrize("sampler_name", list(SPECS))
-def test_every_registry_name_trains_from_a_config(tmp_path, sampler_name):
+def test_every_registry_name_trains_from_a_config(tmp_path, sampler_name, precision):
     config = RunConfig(
         dataset="ring", model="complex", dim=8, num_negatives=4, batch_size=32, epochs=2, lr=0.05,
         sampler=sampler_name, sampler_options=SPECS[sampler_name], diagnostics_every=1, eval_every=-1,
-        progress=False, output=str(tmp_path / "run"),
+        progress=False, output=str(tmp_path / "run"), precision=precision,
     )  # fmt: skip
     train(config, kg=typed_ring())
     lines = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from gnnns.config import RunConfig
 from gnnns.evaluation import evaluate
 from gnnns.loaders import OneToNLoader, TripleLoader
-from gnnns.losses import BCELoss, SoftmaxCrossEntropyLoss
+from gnnns.losses import LOSSES, BCELoss, SoftmaxCrossEntropyLoss
 from gnnns.models import DECODERS, build_model
 from gnnns.models.chunked import chunked_match
 from gnnns.sampling import UniformSampler
@@ -187,3 +187,11 @@ def test_one_to_n_losses_read_bfloat16_scores_in_float32(loss, kind):
     expected.backward()
     assert low.grad.dtype == torch.bfloat16
     torch.testing.assert_close(low.grad, full.grad.bfloat16(), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("loss", sorted(LOSSES))
+def test_every_loss_trains_a_bf16_step(tmp_path, ring_kg, loss):
+    config = small_run(tmp_path, loss, model="complex", loss=loss, precision="bf16", eval_every=-1)
+    trainer = build_trainer(config, ring_kg, None)
+    losses = [float(trainer.step(batch)) for batch in trainer.loader]
+    assert all(torch.isfinite(torch.tensor(losses))) and len(losses) == 5  # 150 triples in batches of 32
