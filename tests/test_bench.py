@@ -332,3 +332,25 @@ def test_an_interrupted_reproduction_resumes_from_its_checkpoint(tmp_path):
     assert record["train_seconds"] == pytest.approx(sum(e["train_seconds"] for e in epochs))
     row = bench.render_table(registry, tmp_path / "results", root=tmp_path).splitlines()[2]
     assert "(resumed at epoch 1)" in row and "resumed" not in whole
+
+
+def test_a_bf16_reproduction_says_so_and_resumes_only_in_bf16(tmp_path, monkeypatch, capsys):
+    write_repo(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    assert main(["bench", "tiny", "--epochs", "1", "--precision", "bf16"]) == 0
+    saved = json.loads((tmp_path / "benchmarks" / "results" / "repro_tiny.json").read_text())
+    assert saved["run_config"]["precision"] == "bf16" and saved["overrides"]["precision"] == "bf16"
+    assert saved["command"] == "gnnns bench tiny --epochs 1 --precision bf16"
+    registry = bench.load_registry(tmp_path / "benchmarks" / "reproductions.yaml")
+    hardware = bench.render_table(registry, tmp_path / "benchmarks" / "results", root=tmp_path).splitlines()[2]
+    assert hardware.split(" | ")[5].split(", ")[-2] == "bf16"
+    # Continuing it in the default precision would mix two precisions in one record.
+    assert main(["bench", "tiny", "--resume"]) == 1
+    assert "was trained in bf16, not fp32; continue it with `gnnns bench tiny --resume --precision bf16`" in (
+        capsys.readouterr().err
+    )
+    assert main(["bench", "tiny", "--resume", "--precision", "bf16"]) == 0
+    # An fp32 record names no precision.
+    assert main(["bench", "tiny", "--epochs", "1"]) == 0
+    hardware = bench.render_table(registry, tmp_path / "benchmarks" / "results", root=tmp_path).splitlines()[2]
+    assert "bf16" not in hardware

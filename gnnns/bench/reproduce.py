@@ -61,6 +61,7 @@ def run_reproduction(
         if not last.is_file():
             raise FileNotFoundError(f"--resume: {last} does not exist; run `gnnns bench {entry['name']}` first")
         resumed_from = int(checkpoint.load(last, map_location="cpu")["epoch"])
+        _check_same_precision(run_dir, config, entry["name"])
     # The code that trains is the code checked out now, not at the end of a run of hours.
     git = git_commit(root)
     start = time.perf_counter()
@@ -87,3 +88,16 @@ def run_reproduction(
     record["plot"] = relative(plot, root)
     (results_dir / f"repro_{entry['name']}.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     return record
+
+
+def _check_same_precision(run_dir: Path, config: RunConfig, name: str) -> None:
+    """A resumed reproduction continues in the precision it was started in: one record, one precision."""
+    saved = run_dir / "config.json"
+    if not saved.is_file():
+        return
+    started = json.loads(saved.read_text(encoding="utf-8")).get("precision", "fp32")
+    if started != config.precision:
+        raise ValueError(
+            f"--resume: {run_dir} was trained in {started}, not {config.precision}; continue it with "
+            f"`gnnns bench {name} --resume --precision {started}`"
+        )

@@ -57,6 +57,12 @@ def config_changes(entry: dict, result: dict) -> list[str]:
     return sorted(key for key in current if key not in _NOT_COMPARED and saved.get(key, defaults[key]) != current[key])
 
 
+def _precision_text(result: dict) -> str:
+    """``", bf16"`` for a run trained in bfloat16 autocast (an override or its config's), else nothing."""
+    precision = result.get("run_config", {}).get("precision", "fp32")
+    return "" if precision == "fp32" else f", {precision}"
+
+
 def render_table(registry: list[dict], results_dir: str | Path, root: str | Path | None = None) -> str:
     """The README's results table: one row per registry entry, our figures from its result file.
 
@@ -94,7 +100,7 @@ def render_table(registry: list[dict], results_dir: str | Path, root: str | Path
             cells += [
                 _figures(result["test"], 3),
                 verdict,
-                f"{_machine_text(result['machine'])}, {format_seconds(result['wall_seconds'])}"
+                f"{_machine_text(result['machine'])}{_precision_text(result)}, {format_seconds(result['wall_seconds'])}"
                 + (f" (resumed at epoch {result['resumed']['from_epoch']})" if result.get("resumed") else ""),
                 f"[{path}]({path}){plot}",
             ]

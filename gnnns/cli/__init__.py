@@ -67,6 +67,12 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--epochs", type=int, default=None, help="reproductions: train this many epochs instead")
     bench.add_argument("--device", default=None, help="reproductions: cpu, cuda, cuda:1, ...")
     bench.add_argument("--time-budget", type=float, default=None, help="reproductions: stop training after S seconds")
+    bench.add_argument(
+        "--precision",
+        choices=["fp32", "bf16"],
+        default=None,
+        help="reproductions: training precision (default: the config's, fp32); the results table shows bf16",
+    )
     bench.add_argument("--output", default=None, help="results folder (default: benchmarks/results)")
     bench.add_argument("--registry", default=None, help="registry file (default: benchmarks/reproductions.yaml)")
     bench.add_argument("--readme", default=None, help="readme: the file to update (default: README.md)")

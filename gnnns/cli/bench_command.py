@@ -36,7 +36,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
         return 0
     overrides = {
         key: value
-        for key, value in (("epochs", args.epochs), ("device", args.device), ("time_budget", args.time_budget))
+        for key, value in (
+            ("epochs", args.epochs),
+            ("device", args.device),
+            ("time_budget", args.time_budget),
+            ("precision", args.precision),
+        )
         if value is not None
     }
     if args.name in reproductions:
