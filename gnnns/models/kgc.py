@@ -217,8 +217,8 @@ class KGCModel(nn.Module):
         ent, rel_emb = self.embeddings()
         side = torch.as_tensor(predict_head, device=kept.device).expand(kept.shape)
         relation, side = self._relation_and_side(relation, side)
-        # index_select: its backward is an index_add_, several times faster on CPU than the
-        # accumulating index_put_ of advanced indexing (RESCAL's [Q, d, d] relation rows).
+        # index_select: its backward, an index_add_, is faster on CPU than the accumulating
+        # index_put_ of advanced indexing (about 1.2x for RESCAL's 1,024 x 128 x 128 relation rows).
         kept_rows, relation_rows = _dense_rows(ent, kept), _dense_rows(rel_emb, relation)
         rates = self._row_dropout()
         if rates is not None:
