@@ -20,6 +20,22 @@ def test_hardness_counts_ties_half():
     assert hardness(torch.tensor([[1.0, 1.0, 2.0]]), torch.tensor([[0]])).item() == pytest.approx(0.25)
 
 
+@pytest.mark.parametrize("levels", [3, 1000])
+def test_hardness_equals_the_definition_by_brute_force(levels):
+    # Few score levels give many ties between entities, between negatives, and repeated negatives.
+    gen = torch.Generator().manual_seed(1)
+    scores = torch.randint(levels, (6, 40), generator=gen).float()
+    entities = torch.randint(40, (6, 9), generator=gen)
+    expected = torch.empty(6, 9)
+    for q in range(6):
+        for j in range(9):
+            s = scores[q, entities[q, j]]
+            below = int((scores[q] < s).sum())
+            ties = int((scores[q] == s).sum())
+            expected[q, j] = (below + (ties - 1) / 2) / (40 - 1)
+    torch.testing.assert_close(hardness(scores, entities), expected)
+
+
 def test_uniform_negatives_have_hardness_one_half():
     gen = torch.Generator().manual_seed(0)
     scores = torch.randn(200, 500, generator=gen)
