@@ -176,8 +176,8 @@ def machine_info() -> dict:
 
 def child_env(root: Path | None = None) -> dict:
     """The environment for child processes, with ``GNNNS_DATA`` set explicitly (``root`` or :func:`data_root`)."""
-    # The gnnns CLI waits passively in OpenMP unless told otherwise (spinning threads are much slower on a
-    # shared machine); give both sides the same setting.
+    # Both sides get the same OpenMP wait policy: PASSIVE, because this machine is shared and spinning
+    # threads lose most when other jobs take a core (results/omp_wait.md); an explicit setting wins.
     return {"OMP_WAIT_POLICY": "PASSIVE", **os.environ, "GNNNS_DATA": str(root or data_root())}
 
 

@@ -149,6 +149,27 @@ def _precision() -> list[dict]:
     ]
 
 
+def _omp_wait() -> list[dict]:
+    data = _load("omp_wait")
+    if data is None:
+        return []
+    ms = {(r["config"], r["load"], r["policy"]): r["ms_per_step"] for r in data["rows"]}
+    return [
+        {
+            "comparison": "training step, OpenMP's default wait policy (what the gnnns CLI leaves)",
+            "peer": "the same step with OMP_WAIT_POLICY=PASSIVE",
+            "setting": f"{name}, {load} cores",
+            "gnnns": f"{ms[name, load, 'default']:,.1f} ms",
+            "peer_figure": f"{ms[name, load, 'PASSIVE']:,.1f} ms",
+            "ratio": ms[name, load, "PASSIVE"] / ms[name, load, "default"],
+            **_where(data, "omp_wait"),
+        }
+        for name in data["configs"]
+        for load in ("free", "busy")
+        if (name, load, "default") in ms and (name, load, "PASSIVE") in ms
+    ]
+
+
 def _loss_pieces() -> list[dict]:
     data = _load("one_to_n_loss")
     if data is None:
@@ -299,6 +320,7 @@ SOURCES = {
     "one_to_n_loss": "python benchmarks/one_to_n_loss.py",
     "candidate_scoring": "python benchmarks/candidate_scoring.py",
     "precision_speed": "python benchmarks/precision.py speed",
+    "omp_wait": "python benchmarks/omp_wait.py",
     "budget_fb15k-237": "python benchmarks/budget_compare.py --dataset fb15k-237",
     "budget_wn18rr": "python benchmarks/budget_compare.py --dataset wn18rr",
     "budget_fb15k-237_distmult": "python benchmarks/budget_compare.py --dataset fb15k-237 --model distmult "
@@ -318,6 +340,7 @@ def main() -> None:
         *_loss_pieces(),
         *_chunked(),
         *_precision(),
+        *_omp_wait(),
         *[row for stem in BUDGETS for row in _budget(stem)],
         *_eval(),
         *_encoders(),
