@@ -85,8 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     # OpenMP's wait policy is left to the user (README, "Speed"): on free cores its default, a
-    # short spin before sleeping, keeps small steps fast (LibKGE TransE on FB15k-237 2.4x the
-    # triples/s of OMP_WAIT_POLICY=PASSIVE), while on cores other jobs use PASSIVE is the faster.
+    # short spin before sleeping, keeps small steps fast (a LibKGE TransE FB15k-237 step 2.8x
+    # faster than with OMP_WAIT_POLICY=PASSIVE), while on a core another job holds PASSIVE is
+    # the faster (1.7x); benchmarks/results/omp_wait.md.
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     given, extra = argv, []
