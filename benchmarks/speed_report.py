@@ -158,7 +158,7 @@ def _omp_wait() -> list[dict]:
         {
             "comparison": "training step, OpenMP's default wait policy (what the gnnns CLI leaves)",
             "peer": "the same step with OMP_WAIT_POLICY=PASSIVE",
-            "setting": f"{name}, {load} cores",
+            "setting": f"{name}, {'free cores' if load == 'free' else 'one core busy'}",
             "gnnns": f"{ms[name, load, 'default']:,.1f} ms",
             "peer_figure": f"{ms[name, load, 'PASSIVE']:,.1f} ms",
             "ratio": ms[name, load, "PASSIVE"] / ms[name, load, "default"],
