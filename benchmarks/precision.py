@@ -12,7 +12,8 @@ training time.
     python benchmarks/precision.py speed
     python benchmarks/precision.py quality --configs umls-complex-1vsall codex-s-complex
 
-Writes ``benchmarks/results/precision_speed.{json,md}`` or ``precision_quality.{json,md}``.
+Writes ``benchmarks/results/precision_speed.{json,md}`` or ``precision_quality.{json,md}`` (``--output STEM``
+for another name: bfloat16's gain depends on the CPU, so each machine measured keeps its own file).
 """
 
 from __future__ import annotations
@@ -199,8 +200,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=6, help="speed: measured batches per precision")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--render-only", action="store_true", help="rewrite the .md from the existing .json")
+    parser.add_argument("--output", default=None, help="results stem (default precision_<part>)")
     args = parser.parse_args()
-    stem = f"precision_{args.part}"
+    stem = args.output or f"precision_{args.part}"
     render = speed_markdown if args.part == "speed" else quality_markdown
     if args.render_only:
         payload = json.loads((RESULTS / f"{stem}.json").read_text())

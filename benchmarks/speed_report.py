@@ -9,7 +9,8 @@ Reads (never re-measures) ``benchmarks/results/``:
 * ``one_to_n_loss.json``: the 1-N losses and embedding dropout against PyTorch's own functions;
 * ``candidate_scoring.json``: a negative-sampling step with the negatives scored in chunks against
   the one-shot gather;
-* ``precision_speed.json``: training steps of registry configs in bfloat16 autocast against float32;
+* ``precision_speed[_intel].json``: training steps of registry configs in bfloat16 autocast against
+  float32 (one file per CPU measured: the gain depends on it);
 * ``eval_speed.json``: the filtered test evaluation against PyKEEN;
 * ``encoder_speed.json``: R-GCN and CompGCN steps and epochs against PyKEEN;
 * ``sampler_cost.json``: each sampler's cost within a training step, against uniform sampling;
@@ -131,8 +132,8 @@ def _chunked() -> list[dict]:
     ]
 
 
-def _precision() -> list[dict]:
-    data = _load("precision_speed")
+def _precision(stem: str) -> list[dict]:
+    data = _load(stem)
     if data is None:
         return []
     return [
@@ -143,7 +144,7 @@ def _precision() -> list[dict]:
             "gnnns": f"{r['bf16_ms']:,.0f} ms",
             "peer_figure": f"{r['fp32_ms']:,.0f} ms",
             "ratio": r["ratio"],
-            **_where(data, "precision_speed"),
+            **_where(data, stem),
         }
         for r in data["rows"]
     ]
@@ -320,6 +321,7 @@ SOURCES = {
     "one_to_n_loss": "python benchmarks/one_to_n_loss.py",
     "candidate_scoring": "python benchmarks/candidate_scoring.py",
     "precision_speed": "python benchmarks/precision.py speed",
+    "precision_speed_intel": "python benchmarks/precision.py speed --output precision_speed_intel",
     "omp_wait": "python benchmarks/omp_wait.py",
     "budget_fb15k-237": "python benchmarks/budget_compare.py --dataset fb15k-237",
     "budget_wn18rr": "python benchmarks/budget_compare.py --dataset wn18rr",
@@ -339,7 +341,8 @@ def main() -> None:
         *_one_to_n("one_to_n_speed_fb15k-237_bce"),
         *_loss_pieces(),
         *_chunked(),
-        *_precision(),
+        *_precision("precision_speed"),
+        *_precision("precision_speed_intel"),
         *_omp_wait(),
         *[row for stem in BUDGETS for row in _budget(stem)],
         *_eval(),
