@@ -5,7 +5,24 @@ import torch
 
 from gnnns.data import KnowledgeGraph
 from gnnns.sampling import Negatives
-from gnnns.sampling.diagnostics import NegativeDiagnostics, entropy_of, hardness, sampled_hardness
+from gnnns.sampling.diagnostics import NegativeDiagnostics, entropy_of, hardness, sampled_hardness, sorted_rows
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_sorted_rows_gives_the_values_of_torch_sort(dtype):
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randint(-3, 4, (5, 200), generator=generator).to(dtype) / 2  # many ties
+    x[0, :4] = torch.tensor([float("nan"), float("inf"), -float("inf"), -0.0], dtype=dtype)
+    x[1, ::7] = float("nan")
+    x = x.requires_grad_()
+    for rows in (x, x[:, ::3], x.t().contiguous().t()):  # contiguous and strided
+        got = sorted_rows(rows)
+        expected = rows.detach().sort(dim=1).values
+        assert got.dtype == dtype and got.shape == rows.shape
+        assert torch.equal(got.isnan(), expected.isnan())
+        assert torch.equal(got.nan_to_num(posinf=1e9, neginf=-1e9), expected.nan_to_num(posinf=1e9, neginf=-1e9))
+    ints = torch.tensor([[3, 1, 2]])
+    assert torch.equal(sorted_rows(ints), torch.tensor([[1, 2, 3]]))
 
 
 def test_hardness_is_the_percentile_among_all_entities():
