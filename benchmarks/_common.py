@@ -194,6 +194,25 @@ def run_worker(args: list[str], env: dict | None = None) -> tuple[dict, float]:
     return json.loads(last), wall
 
 
+def registry_trainer(name: str, **overrides):
+    """``(config, kg, trainer)`` for the registry config ``benchmarks/configs/NAME.yaml``, seeded, no run folder."""
+    from gnnns.config import RunConfig, read_config_file
+    from gnnns.data import load_dataset
+    from gnnns.training.run import build_trainer, seed_everything
+
+    values = read_config_file(REPO / "benchmarks" / "configs" / f"{name}.yaml")
+    config = RunConfig.from_dict({**values, "progress": False, **overrides})
+    kg = load_dataset(config.dataset)
+    seed_everything(0)
+    return config, kg, build_trainer(config, kg, None)
+
+
+def endless(loader):
+    """The loader's batches, epoch after epoch."""
+    while True:
+        yield from loader
+
+
 def save(stem: str, payload: dict, markdown: str) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"{stem}.json").write_text(json.dumps(payload, indent=2) + "\n")

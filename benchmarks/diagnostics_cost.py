@@ -22,7 +22,7 @@ import sys
 import time
 
 import torch
-from _common import REPO, RESULTS, machine_info, save
+from _common import RESULTS, endless, machine_info, registry_trainer, save
 
 CONFIGS = [
     "libkge-transe-fb15k237",  # batch 128, 61 + 192 negatives, 14,541 entities
@@ -47,22 +47,14 @@ class _Timed:
 
 
 def measure(name: str, blocks: int, threads: int) -> dict:
-    from gnnns.config import RunConfig, read_config_file
-    from gnnns.data import load_dataset
-    from gnnns.training.run import build_trainer, seed_everything
-
     torch.set_num_threads(threads)
-    values = read_config_file(REPO / "benchmarks" / "configs" / f"{name}.yaml")
-    config = RunConfig.from_dict({**values, "progress": False})
-    kg = load_dataset(config.dataset)
-    seed_everything(0)
-    trainer = build_trainer(config, kg, None)
+    config, kg, trainer = registry_trainer(name)
     diagnostics = trainer.diagnostics
     if diagnostics is None:
         raise ValueError(f"{name}: no negative diagnostics (1-N training, or diagnostics_every 0)")
     observe = diagnostics.observe = _Timed(diagnostics.observe)
     exact = diagnostics._observe_hardness = _Timed(diagnostics._observe_hardness)
-    batches = _endless(trainer.loader)
+    batches = endless(trainer.loader)
     every = diagnostics.every
     for _ in range(every):  # warm-up, the diagnostics' first measured step included
         trainer.step(next(batches))
@@ -103,12 +95,6 @@ def _negatives(config) -> str:
         heads = config.num_head_negatives if config.num_head_negatives is not None else config.num_negatives
         return f"{heads} + {config.num_negatives}"
     return str(config.num_negatives)
-
-
-def _endless(loader):
-    """The loader's batches, epoch after epoch."""
-    while True:
-        yield from loader
 
 
 def markdown(p: dict) -> str:

@@ -23,7 +23,7 @@ import subprocess
 import sys
 import time
 
-from _common import REPO, RESULTS, child_env, machine_info, save
+from _common import REPO, RESULTS, child_env, endless, machine_info, registry_trainer, save
 
 CONFIGS = [
     "libkge-transe-fb15k237",  # negative sampling: batch 128, small elementwise kernels
@@ -36,17 +36,9 @@ LOADS = ("free", "busy")
 def child(name: str, seconds: float, threads: int) -> dict:
     import torch
 
-    from gnnns.config import RunConfig, read_config_file
-    from gnnns.data import load_dataset
-    from gnnns.training.run import build_trainer, seed_everything
-
     torch.set_num_threads(threads)
-    values = read_config_file(REPO / "benchmarks" / "configs" / f"{name}.yaml")
-    config = RunConfig.from_dict({**values, "progress": False})
-    kg = load_dataset(config.dataset)
-    seed_everything(0)
-    trainer = build_trainer(config, kg, None)
-    batches = _endless(trainer.loader)
+    _, _, trainer = registry_trainer(name)
+    batches = endless(trainer.loader)
     for _ in range(3):
         trainer.step(next(batches))
     steps, start = 0, time.perf_counter()
@@ -55,12 +47,6 @@ def child(name: str, seconds: float, threads: int) -> dict:
         steps += 1
     elapsed = time.perf_counter() - start
     return {"steps": steps, "seconds": elapsed, "ms_per_step": 1000 * elapsed / steps}
-
-
-def _endless(loader):
-    """The loader's batches, epoch after epoch."""
-    while True:
-        yield from loader
 
 
 def measure(name: str, policy: str, load: str, seconds: float, threads: int) -> dict:
