@@ -34,12 +34,19 @@ class BatchLossMixin:
         self._sample_seconds = time.perf_counter() - start
         if self.diagnostics is not None and self.diagnostics.due():
             start = time.perf_counter()
-            # Measured in float32 whatever the step's precision: bfloat16 would tie close scores.
-            with torch.autocast(positives.device.type, enabled=False):
-                for negatives in sides:
-                    self.diagnostics.observe(
-                        positives, negatives, self.scoring.score_all, self.scoring.score_candidates
-                    )
+            # Measured in float32 whatever the step's precision (bfloat16 would tie close scores), and
+            # in eval mode: no dropout, and batch norms neither use nor update batch statistics, so
+            # measuring leaves what evaluation sees alone. A GNN's per-step cached embeddings are reused.
+            training = self.model.training
+            self.model.eval()
+            try:
+                with torch.autocast(positives.device.type, enabled=False):
+                    for negatives in sides:
+                        self.diagnostics.observe(
+                            positives, negatives, self.scoring.score_all, self.scoring.score_candidates
+                        )
+            finally:
+                self.model.train(training)
             self._diagnostic_seconds = time.perf_counter() - start
         # With both sides, each positive is two queries (its head's and its tail's): the loss is
         # the mean over both, each side a mean over the batch.

@@ -62,3 +62,25 @@ def test_sampler_options_from_the_command_line(tmp_path, capsys):
     bad = build_parser().parse_args(["train", "--sampler-option", "k"])
     with pytest.raises(ValueError, match="KEY=VALUE"):
         _config_from_args(bad)
+
+
+def test_measuring_leaves_batch_norm_statistics_alone(tmp_path, ring_kg):
+    import itertools
+
+    import torch
+
+    from gnnns.training.run import build_trainer, seed_everything
+
+    def buffers_after_steps(every):
+        config = run_config(tmp_path, f"conve{every}", model="conve", dim=32, diagnostics_every=every)
+        seed_everything(0)
+        trainer = build_trainer(config, ring_kg, None)
+        for batch in itertools.islice(trainer.loader, 3):
+            trainer.step(batch)
+        return {k: v.clone() for k, v in trainer.model.state_dict().items() if "running" in k}
+
+    # Measuring every batch (in eval mode) must leave ConvE's batch-norm running statistics as an
+    # unmeasured run leaves them: evaluation reads them.
+    measured, unmeasured = buffers_after_steps(1), buffers_after_steps(0)
+    assert measured and measured.keys() == unmeasured.keys()
+    assert all(torch.equal(measured[k], unmeasured[k]) for k in measured)
