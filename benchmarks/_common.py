@@ -207,6 +207,19 @@ def registry_trainer(name: str, **overrides):
     return config, kg, build_trainer(config, kg, None)
 
 
+def describe(config) -> str:
+    """A registry config's model, dimension, training (or negatives per positive) and batch, for a table."""
+    if config.training == "negative":
+        heads = config.num_head_negatives or config.num_negatives
+        sides = (
+            f"{heads} + {config.num_negatives} negatives"
+            if config.negative_sides == "both"
+            else f"{config.num_negatives} negatives"
+        )
+        return f"{config.model} d={config.dim}, {sides}, batch {config.batch_size}"
+    return f"{config.model} d={config.dim}, {config.training}, batch {config.batch_size}"
+
+
 def endless(loader):
     """The loader's batches, epoch after epoch."""
     while True:

@@ -22,7 +22,7 @@ import sys
 import time
 
 import torch
-from _common import RESULTS, endless, machine_info, registry_trainer, save
+from _common import RESULTS, describe, endless, machine_info, registry_trainer, save
 
 CONFIGS = [
     "libkge-transe-fb15k237",  # batch 128, 61 + 192 negatives, 14,541 entities
@@ -78,8 +78,7 @@ def measure(name: str, blocks: int, threads: int) -> dict:
         "config": name,
         "dataset": config.dataset,
         "entities": kg.num_entities,
-        "setting": f"{config.model} d={config.dim}, batch {config.batch_size}, "
-        f"{_negatives(config)} negatives, every {every} steps, {config.hardness_queries} hardness queries",
+        "setting": f"{describe(config)}, every {every} steps, {config.hardness_queries} hardness queries",
         "every": every,
         "steps": steps["on"],
         "measured_steps": measured_steps,
@@ -88,13 +87,6 @@ def measure(name: str, blocks: int, threads: int) -> dict:
         "observe_ms": 1000 * observe.seconds / max(measured_steps, 1),
         "hardness_ms": 1000 * exact.seconds / max(measured_steps, 1),
     }
-
-
-def _negatives(config) -> str:
-    if config.negative_sides == "both":
-        heads = config.num_head_negatives if config.num_head_negatives is not None else config.num_negatives
-        return f"{heads} + {config.num_negatives}"
-    return str(config.num_negatives)
 
 
 def markdown(p: dict) -> str:

@@ -27,11 +27,17 @@ import sys
 import time
 
 import torch
-from _common import REPO, RESULTS, alternating_footer, child_env, gnnns_cmd, machine_info, save
-
-from gnnns.config import RunConfig, read_config_file
-from gnnns.data import load_dataset
-from gnnns.training.run import build_trainer, seed_everything
+from _common import (
+    REPO,
+    RESULTS,
+    alternating_footer,
+    child_env,
+    describe,
+    gnnns_cmd,
+    machine_info,
+    registry_trainer,
+    save,
+)
 
 SPEED_CONFIGS = [
     "complex-sce-ls-wn18rr",  # ComplEx 1vsAll, 64 complex coordinates, 40,943 entities
@@ -47,24 +53,8 @@ SPEED_CONFIGS = [
 ]
 
 
-def describe(config: RunConfig) -> str:
-    if config.training == "negative":
-        heads = config.num_head_negatives or config.num_negatives
-        sides = (
-            f"{heads} + {config.num_negatives} negatives"
-            if config.negative_sides == "both"
-            else (f"{config.num_negatives} negatives")
-        )
-        return f"{config.model} d={config.dim}, {sides}, batch {config.batch_size}"
-    return f"{config.model} d={config.dim}, {config.training}, batch {config.batch_size}"
-
-
 def measure_speed(name: str, repeats: int) -> dict:
-    values = read_config_file(REPO / "benchmarks" / "configs" / f"{name}.yaml")
-    config = RunConfig.from_dict({**values, "progress": False, "diagnostics_every": 0})
-    kg = load_dataset(config.dataset)
-    seed_everything(0)
-    trainer = build_trainer(config, kg, None)
+    config, _, trainer = registry_trainer(name, diagnostics_every=0)
     batches = []
     for batch in trainer.loader:
         batches.append(batch)
