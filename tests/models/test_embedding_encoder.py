@@ -6,6 +6,7 @@ import torch.nn.functional as F
 
 from gnnns.models.decoders import ComplEx, RotatE
 from gnnns.models.encoders import EmbeddingEncoder
+from gnnns.models.encoders.embedding import embedding_dropout
 
 
 def test_shapes_and_graph_is_ignored():
@@ -67,6 +68,18 @@ def test_dimension_mismatch_with_decoder_raises():
         EmbeddingEncoder(10, 3, 8, 8, decoder=RotatE(4))
 
 
+def _reference_dropout(x, p):
+    """The documented draw, written out: 64-bit words from the default generator, each cut into
+    four 16-bit two's-complement numbers s (low bits first); keep when s >= k - 32768 with
+    k = round(65536 p), scale by 65536 / (65536 - k)."""
+    k = round(p * 65536)
+    words = torch.empty(-(-x.numel() // 4), dtype=torch.int64).random_(-(2**63), None)
+    shifts = torch.tensor([0, 16, 32, 48])
+    u = ((words.unsqueeze(1) >> shifts) & 0xFFFF).reshape(-1)[: x.numel()].view(x.shape)
+    s = torch.where(u >= 32768, u - 65536, u)
+    return x * (s >= k - 32768) * (65536 / (65536 - k))
+
+
 def test_embedding_dropout_zeroes_a_fraction_p_and_rescales_the_rest():
     p = 0.3
     encoder = EmbeddingEncoder(400, 20, 50, 10, entity_dropout=p, relation_dropout=0.5)
@@ -74,8 +87,9 @@ def test_embedding_dropout_zeroes_a_fraction_p_and_rescales_the_rest():
     torch.manual_seed(0)
     ent, rel = encoder()
     kept = ent != 0
-    # Inverted dropout: kept coordinates are w / (1 - p), dropped ones 0.
-    torch.testing.assert_close(ent[kept], weight[kept] / (1 - p))
+    # Inverted dropout: kept coordinates are w / (1 - p'), dropped ones 0, with the rate
+    # p' = round(0.3 * 2^16) / 2^16 = 19,661 / 65,536 the 16-bit draw can express.
+    torch.testing.assert_close(ent[kept], weight[kept] * (65536 / (65536 - 19661)))
     assert abs((~kept).float().mean().item() - p) < 0.01  # 20,000 coordinates: sd 0.003
     rel_kept = rel != 0
     torch.testing.assert_close(rel[rel_kept], rel_weight[rel_kept] / 0.5)
@@ -83,7 +97,29 @@ def test_embedding_dropout_zeroes_a_fraction_p_and_rescales_the_rest():
     # The gradient reaches the kept coordinates only, scaled as they are.
     ent.sum().backward()
     grad = encoder.entity.weight.grad
-    torch.testing.assert_close(grad, kept.float() / (1 - p))
+    torch.testing.assert_close(grad, kept.float() * (65536 / (65536 - 19661)))
+
+
+def test_embedding_dropout_matches_the_documented_draw_and_is_unbiased():
+    x = torch.randn(301, 7)  # 2,107 entries: the last 64-bit word is only partly used
+    for p in (0.1594, 0.5, 0.9):
+        torch.manual_seed(3)
+        ours = embedding_dropout(x, p)
+        torch.manual_seed(3)
+        torch.testing.assert_close(ours, _reference_dropout(x, p), rtol=0, atol=0)
+    # Over 4M entries the rate is p' (sd 0.0002) and the mean of dropout(1) is 1 (sd 0.0003);
+    # the four numbers cut from one word are independent: both of a pair dropped with p'^2.
+    torch.manual_seed(0)
+    ones = embedding_dropout(torch.ones(1 << 22), 0.3)
+    dropped = ones == 0
+    assert abs(dropped.float().mean().item() - 19661 / 65536) < 0.001
+    assert abs(ones.mean().item() - 1.0) < 0.002
+    pairs = dropped.view(-1, 4)
+    for a, b in ((0, 1), (1, 2), (2, 3), (0, 3)):
+        assert abs((pairs[:, a] & pairs[:, b]).float().mean().item() - 0.09) < 0.002
+    # Rates the draw cannot express: under 2^-17 is none, near 1 keeps 1 in 65,536.
+    assert embedding_dropout(x, 1e-6) is x
+    assert embedding_dropout(torch.ones(1 << 20), 0.999999).max().item() == 65536.0
 
 
 def test_embedding_dropout_is_off_in_eval_mode_and_by_default():
@@ -179,11 +215,9 @@ def test_lookup_dropout_leaves_the_tables_and_drops_each_lookup_as_libkge_does()
     torch.manual_seed(5)
     scores = model.score_all(kept, relation, predict_head=False)
     # Brute force, in the documented order: the query's entity rows, its relation rows, then the
-    # candidate table, each with its own mask x * (rand >= p) / (1 - p).
+    # candidate table, each with its own mask (see _reference_dropout).
     torch.manual_seed(5)
-
-    def drop(x, p):
-        return x * (torch.rand_like(x) >= p) / (1 - p)
+    drop = _reference_dropout
 
     h, r = drop(ent[kept], 0.4), drop(rel[relation], 0.3)
     cand = drop(ent, 0.4)
