@@ -178,7 +178,14 @@ def child_env(root: Path | None = None) -> dict:
     """The environment for child processes, with ``GNNNS_DATA`` set explicitly (``root`` or :func:`data_root`)."""
     # Both sides get the same OpenMP wait policy: PASSIVE, because this machine is shared and spinning
     # threads lose most when other jobs take a core (results/omp_wait.md); an explicit setting wins.
-    return {"OMP_WAIT_POLICY": "PASSIVE", **os.environ, "GNNNS_DATA": str(root or data_root())}
+    # Both get glibc's allocator as it is: the gnnns command line would otherwise keep freed memory
+    # (GNNNS_MALLOC=keep, results/allocator.md), which PyKEEN and PyG do not do on their own.
+    return {
+        "OMP_WAIT_POLICY": "PASSIVE",
+        "GNNNS_MALLOC": "system",
+        **os.environ,
+        "GNNNS_DATA": str(root or data_root()),
+    }
 
 
 def run_worker(args: list[str], env: dict | None = None) -> tuple[dict, float]:
@@ -224,6 +231,33 @@ def endless(loader):
     """The loader's batches, epoch after epoch."""
     while True:
         yield from loader
+
+
+def timed_steps(name: str, seconds: float, threads: int) -> dict:
+    """Mean time of the registry config's own training steps (sampling, diagnostics, loss,
+    backward, optimizer) over ``seconds`` after 3 warm-up steps, and the process's peak resident
+    memory; for a fresh process whose environment is what is being measured."""
+    import resource
+    import time
+
+    torch.set_num_threads(threads)
+    config, _, trainer = registry_trainer(name)
+    batches = endless(trainer.loader)
+    for _ in range(3):
+        trainer.step(next(batches))
+    steps, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        trainer.step(next(batches))
+        steps += 1
+    elapsed = time.perf_counter() - start
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    return {
+        "steps": steps,
+        "seconds": elapsed,
+        "ms_per_step": 1000 * elapsed / steps,
+        "peak_rss_mib": peak_mib,
+        "described": describe(config),
+    }
 
 
 def save(stem: str, payload: dict, markdown: str) -> None:

@@ -21,9 +21,8 @@ import json
 import os
 import subprocess
 import sys
-import time
 
-from _common import REPO, RESULTS, child_env, endless, machine_info, registry_trainer, save
+from _common import REPO, RESULTS, child_env, machine_info, save, timed_steps
 
 CONFIGS = [
     "libkge-transe-fb15k237",  # negative sampling: batch 128, small elementwise kernels
@@ -31,22 +30,6 @@ CONFIGS = [
 ]
 POLICIES = {"default": None, "PASSIVE": "PASSIVE"}
 LOADS = ("free", "busy")
-
-
-def child(name: str, seconds: float, threads: int) -> dict:
-    import torch
-
-    torch.set_num_threads(threads)
-    _, _, trainer = registry_trainer(name)
-    batches = endless(trainer.loader)
-    for _ in range(3):
-        trainer.step(next(batches))
-    steps, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        trainer.step(next(batches))
-        steps += 1
-    elapsed = time.perf_counter() - start
-    return {"steps": steps, "seconds": elapsed, "ms_per_step": 1000 * elapsed / steps}
 
 
 def measure(name: str, policy: str, load: str, seconds: float, threads: int) -> dict:
@@ -115,7 +98,7 @@ def main() -> None:
         parser.add_argument("--seconds", type=float, required=True)
         parser.add_argument("--threads", type=int, required=True)
         a = parser.parse_args()
-        print(json.dumps(child(a.name, a.seconds, a.threads)))
+        print(json.dumps(timed_steps(a.name, a.seconds, a.threads)))
         return
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--configs", nargs="+", default=CONFIGS, help="registry config names (benchmarks/configs)")

@@ -14,6 +14,7 @@ import sys
 from gnnns.cli.bench_command import _bench_list, cmd_bench
 from gnnns.cli.commands import _not_here, cmd_datasets, cmd_evaluate, cmd_plot, cmd_train
 from gnnns.cli.train_flags import HELP, _add_train_flags, _config_from_args, _key_values
+from gnnns.training.allocator import apply_setting
 
 __all__ = [
     "HELP",
@@ -101,6 +102,9 @@ def main(argv: list[str] | None = None) -> int:
     # Under torchrun (WORLD_SIZE > 1) rank 0 speaks for all processes; errors name their process.
     rank, processes = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
     try:
+        # Large tensors reuse the memory the last step freed instead of faulting in fresh pages
+        # (gnnns.training.allocator; GNNNS_MALLOC=system opts out).
+        apply_setting()
         return args.func(args)
     except KeyboardInterrupt as err:
         from gnnns.training.trainer import TrainingInterrupted
