@@ -123,6 +123,7 @@ def test_run_reproduction_writes_the_run_metrics_and_its_context(tmp_path):
     assert saved["run"] == "shortened" and saved["epochs_trained"] == 1 and saved["run_config"]["dim"] == 8
     assert saved["wall_seconds"] >= saved["train_seconds"] > 0
     assert saved["machine"]["cores"] >= 1 and "cpu" in saved["machine"] and "gpu" in saved["machine"]
+    assert isinstance(saved["machine"]["freed_memory_kept"], bool)
     assert saved["torch"] and saved["gnnns"] and "commit" in saved["git"] and saved["date"]
     assert saved["command"] == "gnnns bench tiny --epochs 1"
     assert saved["plot"] == "results/repro_tiny.png"

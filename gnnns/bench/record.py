@@ -14,6 +14,7 @@ from pathlib import Path
 
 import gnnns
 from gnnns.config import RunConfig
+from gnnns.training.allocator import freed_memory_kept
 
 TOLERANCE = 0.01  # MRR below the published figure that still counts as reproduced (issue 6)
 
@@ -46,7 +47,8 @@ def run_kind(config: dict, overrides: dict) -> str:
 
 
 def machine() -> dict:
-    """The machine a run used: CPU model, logical cores, GPU name (when CUDA is available)."""
+    """The machine a run used: CPU model, logical cores, GPU name (when CUDA is available), and
+    whether the allocator kept freed memory (``gnnns.training.allocator``)."""
     import torch
 
     cpu = platform.processor() or platform.machine()
@@ -58,7 +60,13 @@ def machine() -> dict:
     except OSError:
         pass
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
-    return {"cpu": cpu, "cores": os.cpu_count(), "gpu": gpu, "python": platform.python_version()}
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "gpu": gpu,
+        "python": platform.python_version(),
+        "freed_memory_kept": freed_memory_kept(),
+    }
 
 
 def git_commit(root: Path) -> dict:

@@ -30,15 +30,16 @@ _M_MMAP_MAX = -4
 _INT_MAX = 2**31 - 1
 
 SETTINGS = ("keep", "system")
+_kept = False
 
 
 def keep_freed_memory() -> bool:
     """Make glibc's ``malloc`` keep freed memory for the next allocation instead of unmapping it.
 
     The price is memory: the process holds on to its peak heap rather than giving large blocks
-    back between steps (on the registry's configs, 14-26% more peak resident memory; see
-    ``benchmarks/results/allocator.md``). It changes future allocations only, and nothing at
-    all where it cannot apply.
+    back between steps: on the registry's configs 1.06-1.89x the peak resident memory, for
+    steps 1.0-1.95x faster (``benchmarks/results/allocator.md``). It changes future
+    allocations only, and nothing at all where it cannot apply.
 
     Returns:
         :obj:`True` when it was applied: Linux with glibc and no allocator preloaded. Otherwise
@@ -52,7 +53,14 @@ def keep_freed_memory() -> bool:
         libc = ctypes.CDLL("libc.so.6")
     except OSError:
         return False
-    return bool(libc.mallopt(_M_MMAP_MAX, 0)) and bool(libc.mallopt(_M_TRIM_THRESHOLD, _INT_MAX))
+    global _kept
+    _kept = bool(libc.mallopt(_M_MMAP_MAX, 0)) and bool(libc.mallopt(_M_TRIM_THRESHOLD, _INT_MAX))
+    return _kept
+
+
+def freed_memory_kept() -> bool:
+    """Whether :func:`keep_freed_memory` was applied in this process (run records report it)."""
+    return _kept
 
 
 def apply_setting(value: str | None = None) -> bool:
