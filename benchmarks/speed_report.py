@@ -11,6 +11,8 @@ Reads (never re-measures) ``benchmarks/results/``:
   the one-shot gather;
 * ``precision_speed[_intel].json``: training steps of registry configs in bfloat16 autocast against
   float32 (one file per CPU measured: the gain depends on it);
+* ``omp_wait.json`` and ``allocator.json``: training steps under OpenMP's default wait policy
+  against ``PASSIVE``, and with freed memory kept against glibc's allocator as it is;
 * ``eval_speed.json``: the filtered test evaluation against PyKEEN;
 * ``encoder_speed.json``: R-GCN and CompGCN steps and epochs against PyKEEN;
 * ``sampler_cost.json``: each sampler's cost within a training step, against uniform sampling;
@@ -171,6 +173,24 @@ def _omp_wait() -> list[dict]:
     ]
 
 
+def _allocator() -> list[dict]:
+    data = _load("allocator")
+    if data is None:
+        return []
+    return [
+        {
+            "comparison": "training step, freed memory kept (GNNNS_MALLOC=keep, the gnnns CLI's default)",
+            "peer": "the same step with glibc's allocator as it is (GNNNS_MALLOC=system)",
+            "setting": f"{r['config']}: {r['setting']}; peak memory {r['memory_ratio']:.2f}x",
+            "gnnns": f"{r['keep_ms']:,.1f} ms",
+            "peer_figure": f"{r['system_ms']:,.1f} ms",
+            "ratio": r["speedup"],
+            **_where(data, "allocator"),
+        }
+        for r in data["summary"]
+    ]
+
+
 def _loss_pieces() -> list[dict]:
     data = _load("one_to_n_loss")
     if data is None:
@@ -323,6 +343,7 @@ SOURCES = {
     "precision_speed": "python benchmarks/precision.py speed",
     "precision_speed_intel": "python benchmarks/precision.py speed --output precision_speed_intel",
     "omp_wait": "python benchmarks/omp_wait.py",
+    "allocator": "python benchmarks/allocator.py",
     "budget_fb15k-237": "python benchmarks/budget_compare.py --dataset fb15k-237",
     "budget_wn18rr": "python benchmarks/budget_compare.py --dataset wn18rr",
     "budget_fb15k-237_distmult": "python benchmarks/budget_compare.py --dataset fb15k-237 --model distmult "
@@ -344,6 +365,7 @@ def main() -> None:
         *_precision("precision_speed"),
         *_precision("precision_speed_intel"),
         *_omp_wait(),
+        *_allocator(),
         *[row for stem in BUDGETS for row in _budget(stem)],
         *_eval(),
         *_encoders(),
