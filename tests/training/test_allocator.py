@@ -11,15 +11,17 @@ from gnnns.training import allocator
 GLIBC = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
 
 # A fresh process (the allocator setting is process-wide): allocate, fill and free a 64 MiB tensor
-# twice, counting the minor page faults of each round. glibc maps blocks above its mmap threshold
-# afresh, so each round faults in all 16,384 of its 4 KiB pages; once freed memory is kept, the
-# second round reuses the first round's pages.
+# six times, counting the minor page faults of each round. glibc maps blocks above its mmap
+# threshold afresh, so each round faults in all 16,384 of its 4 KiB pages; once freed memory is
+# kept, later rounds reuse pages already mapped. (Now and then one later round still gets a fresh
+# block, when a small allocation from elsewhere in the process has landed at the heap's top; the
+# rounds after it reuse again.)
 _FAULTS = """
 import json, resource, sys, torch
 from gnnns.training.allocator import apply_setting
 kept = apply_setting(sys.argv[1])
 faults = []
-for _ in range(2):
+for _ in range(6):
     before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     x = torch.empty(16 * 1024 * 1024)  # float32: 64 MiB
     x.fill_(1.0)
@@ -40,11 +42,12 @@ def test_kept_memory_is_reused_without_page_faults():
     pages = 64 * 1024 * 1024 // 4096
     system = _faults("system")
     assert system["kept"] is False and system["reported"] is False
-    assert min(system["faults"]) > 0.9 * pages  # both rounds fault the block in afresh
+    assert min(system["faults"]) > 0.9 * pages  # every round faults the block in afresh
     keep = _faults("keep")
     assert keep["kept"] is True and keep["reported"] is True
     assert keep["faults"][0] > 0.9 * pages  # the first round maps the memory ...
-    assert keep["faults"][1] < 0.05 * pages  # ... the second finds it mapped
+    reused = [f < 0.05 * pages for f in keep["faults"][1:]]
+    assert sum(reused) >= 3, keep["faults"]  # ... most later ones find it mapped (system: none)
 
 
 def test_setting_values_and_errors(monkeypatch):
