@@ -260,6 +260,23 @@ def timed_steps(name: str, seconds: float, threads: int) -> dict:
     }
 
 
+def child_step_timing(measure=None) -> bool:
+    """In a ``SCRIPT _child NAME --seconds S --threads T`` process: print :func:`timed_steps`'s
+    JSON line (through ``measure(name, seconds, threads)`` when given) and return True."""
+    import argparse
+
+    if sys.argv[1:2] != ["_child"]:
+        return False
+    parser = argparse.ArgumentParser()
+    parser.add_argument("_child")
+    parser.add_argument("name")
+    parser.add_argument("--seconds", type=float, required=True)
+    parser.add_argument("--threads", type=int, required=True)
+    a = parser.parse_args()
+    print(json.dumps((measure or timed_steps)(a.name, a.seconds, a.threads)))
+    return True
+
+
 def save(stem: str, payload: dict, markdown: str) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"{stem}.json").write_text(json.dumps(payload, indent=2) + "\n")

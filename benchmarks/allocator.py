@@ -20,10 +20,9 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 
-from _common import REPO, RESULTS, child_env, machine_info, save, timed_steps
+from _common import RESULTS, child_env, child_step_timing, machine_info, run_worker, save, timed_steps
 
 CONFIGS = [
     "libkge-transe-fb15k237",  # negative sampling, batch 128: small tensors
@@ -39,11 +38,7 @@ SETTINGS = ("system", "keep")
 
 def measure(name: str, setting: str, seconds: float, threads: int) -> dict:
     env = {**child_env(), "GNNNS_MALLOC": setting}
-    args = [sys.executable, __file__, "_child", name, "--seconds", str(seconds), "--threads", str(threads)]
-    proc = subprocess.run(args, capture_output=True, text=True, env=env, cwd=REPO)
-    if proc.returncode:
-        raise RuntimeError(f"{name} ({setting}) failed:\n{proc.stderr[-3000:]}")
-    row = json.loads([ln for ln in proc.stdout.splitlines() if ln.startswith("{")][-1])
+    row, _ = run_worker([__file__, "_child", name, "--seconds", str(seconds), "--threads", str(threads)], env=env)
     row.update(config=name, setting=setting)
     print(
         f"{name:<24} {setting:<6} {row['ms_per_step']:8.1f} ms a step ({row['steps']} steps), "
@@ -124,14 +119,7 @@ def child(name: str, seconds: float, threads: int) -> dict:
 
 
 def main() -> None:
-    if sys.argv[1:2] == ["_child"]:
-        parser = argparse.ArgumentParser()
-        parser.add_argument("_child")
-        parser.add_argument("name")
-        parser.add_argument("--seconds", type=float, required=True)
-        parser.add_argument("--threads", type=int, required=True)
-        a = parser.parse_args()
-        print(json.dumps(child(a.name, a.seconds, a.threads)))
+    if child_step_timing(child):
         return
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--configs", nargs="+", default=CONFIGS, help="registry config names (benchmarks/configs)")

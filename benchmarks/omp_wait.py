@@ -22,7 +22,7 @@ import os
 import subprocess
 import sys
 
-from _common import REPO, RESULTS, child_env, machine_info, save, timed_steps
+from _common import REPO, RESULTS, child_env, child_step_timing, machine_info, save
 
 CONFIGS = [
     "libkge-transe-fb15k237",  # negative sampling: batch 128, small elementwise kernels
@@ -91,14 +91,7 @@ def markdown(p: dict) -> str:
 
 
 def main() -> None:
-    if sys.argv[1:2] == ["_child"]:
-        parser = argparse.ArgumentParser()
-        parser.add_argument("_child")
-        parser.add_argument("name")
-        parser.add_argument("--seconds", type=float, required=True)
-        parser.add_argument("--threads", type=int, required=True)
-        a = parser.parse_args()
-        print(json.dumps(timed_steps(a.name, a.seconds, a.threads)))
+    if child_step_timing():
         return
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--configs", nargs="+", default=CONFIGS, help="registry config names (benchmarks/configs)")

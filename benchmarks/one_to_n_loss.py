@@ -43,6 +43,16 @@ def timed(fn, scores: torch.Tensor) -> tuple[float, torch.Tensor]:
     return time.perf_counter() - start, x.grad
 
 
+def seeded(dropout, p: float):
+    """``x -> dropout(x, p).sum()`` from the same seed each time."""
+
+    def run(x):
+        torch.manual_seed(1)
+        return dropout(x, p).sum()
+
+    return run
+
+
 def compare(name: str, ours, theirs, scores: torch.Tensor, repeats: int) -> dict:
     timed(ours, scores), timed(theirs, scores)  # warm-up
     mine, peer = [], []
@@ -101,34 +111,16 @@ def main() -> None:
             args.repeats,
         )
     )
-    table = torch.randn(e, args.dim, generator=g)
-
-    def dropout_ours(x):
-        torch.manual_seed(1)
-        return _dropout(x, 0.36).sum()
-
-    def dropout_torch(x):
-        torch.manual_seed(1)
-        return F.dropout(x, 0.36).sum()
-
-    what = f"embedding dropout p=0.36, [{e:,}, {args.dim}] table"
-    row = compare(what, dropout_ours, dropout_torch, table, args.repeats)
-    row["max_gradient_difference"] = None  # different masks by design; both are inverted dropout with p = 0.36
-    rows.append(row)
-    relation_rows = torch.randn(b, 128 * 128, generator=g)
-
-    def relation_ours(x):
-        torch.manual_seed(1)
-        return _dropout(x, 0.1594).sum()
-
-    def relation_torch(x):
-        torch.manual_seed(1)
-        return F.dropout(x, 0.1594).sum()
-
-    what = f"embedding dropout p=0.1594, [{b:,}, 16,384] RESCAL relation rows"
-    row = compare(what, relation_ours, relation_torch, relation_rows, args.repeats)
-    row["max_gradient_difference"] = None
-    rows.append(row)
+    dropouts = [
+        (0.36, torch.randn(e, args.dim, generator=g), f"[{e:,}, {args.dim}] table"),
+        (0.1594, torch.randn(b, 128 * 128, generator=g), f"[{b:,}, 16,384] RESCAL relation rows"),
+    ]
+    for p, inputs, what in dropouts:
+        row = compare(
+            f"embedding dropout p={p:g}, {what}", seeded(_dropout, p), seeded(F.dropout, p), inputs, args.repeats
+        )
+        row["max_gradient_difference"] = None  # different masks by design; both are inverted dropout with rate p
+        rows.append(row)
     machine["loadavg_at_end"] = os.getloadavg()
     command = " ".join(["python benchmarks/one_to_n_loss.py", *sys.argv[1:]])
     payload = {"machine": machine, "queries": b, "entities": e, "dim": args.dim, "repeats": args.repeats}
