@@ -5,11 +5,12 @@ most 32 MiB as the process frees such blocks) with a fresh ``mmap`` and returns 
 on ``free``. PyTorch's CPU allocator calls ``malloc`` for each tensor, so a training step whose
 tensors outgrow 32 MiB (a ``[1024, 14541]`` 1vsAll score matrix is 57 MiB, RESCAL's looked-up
 ``[256, 512 * 512]`` relation rows 256 MiB) maps, zero-fills and unmaps every one of them again
-at every step: the kernel's page faults then cost as much as the arithmetic.
+at every step: the kernel's page faults can then cost as much as the arithmetic (steps up to
+1.95x slower in ``benchmarks/results/allocator.md``).
 
 :func:`keep_freed_memory` turns that off for the process: with ``M_MMAP_MAX = 0`` every block
 comes from the heap, and with ``M_TRIM_THRESHOLD`` at its maximum the heap keeps what is freed, so
-from the second step on a step finds its memory already mapped. It is what
+after its first steps a step finds its memory already mapped. It is what
 ``MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=2147483647`` in the environment does, or, more
 thoroughly, a caching allocator such as jemalloc or tcmalloc preloaded with ``LD_PRELOAD``.
 
