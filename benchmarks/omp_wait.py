@@ -22,7 +22,7 @@ import os
 import subprocess
 import sys
 
-from _common import REPO, RESULTS, child_env, child_step_timing, machine_info, save
+from _common import RESULTS, child_env, child_step_timing, machine_info, run_worker, save
 
 CONFIGS = [
     "libkge-transe-fb15k237",  # negative sampling: batch 128, small elementwise kernels
@@ -40,15 +40,11 @@ def measure(name: str, policy: str, load: str, seconds: float, threads: int) -> 
     if load == "busy":
         spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
     try:
-        args = [sys.executable, __file__, "_child", name, "--seconds", str(seconds), "--threads", str(threads)]
-        proc = subprocess.run(args, capture_output=True, text=True, env=env, cwd=REPO)
+        row, _ = run_worker([__file__, "_child", name, "--seconds", str(seconds), "--threads", str(threads)], env=env)
     finally:
         if spinner is not None:
             spinner.kill()
             spinner.wait()
-    if proc.returncode:
-        raise RuntimeError(f"{name} ({policy}, {load}) failed:\n{proc.stderr[-3000:]}")
-    row = json.loads([ln for ln in proc.stdout.splitlines() if ln.startswith("{")][-1])
     row.update(config=name, policy=policy, load=load)
     print(f"{name:<24} {policy:<8} {load:<5} {row['ms_per_step']:8.1f} ms a step ({row['steps']} steps)", flush=True)
     return row
