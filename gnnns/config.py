@@ -41,6 +41,7 @@ class RunConfig:
     num_negatives: int = 32  # per positive; with negative_sides: both, new tails per positive
     negative_sides: str = "random"  # random (one side per positive, the sampler's choice) | both (head and tail)
     num_head_negatives: int | None = None  # negative_sides: both: new heads per positive; None: num_negatives
+    negative_scoring: str = "rows"  # rows (each row's candidates) | distinct (the batch's distinct ones, LibKGE's)
     loss: str = "sce"
     margin: float = 6.0
     adversarial_temperature: float = 1.0
@@ -103,6 +104,8 @@ class RunConfig:
                 f"relation_weight_decay={self.relation_weight_decay}"
             )
         self._check_sides()
+        if self.negative_scoring not in ("rows", "distinct"):
+            raise ValueError(f"negative_scoring must be 'rows' or 'distinct', got {self.negative_scoring!r}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {list(PRECISIONS)}, got {self.precision!r}")
         if isinstance(self.num_neighbors, str):

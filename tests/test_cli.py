@@ -159,3 +159,19 @@ def test_precision_flag_trains_in_bf16_and_unknown_precisions_are_refused(tmp_pa
     assert json.loads((tmp_path / "run" / "config.json").read_text())["precision"] == "bf16"
     assert main([*args, "--output", str(tmp_path / "bad"), "--precision", "fp16"]) == 1
     assert "precision must be one of ['fp32', 'bf16'], got 'fp16'" in capsys.readouterr().err
+
+
+def test_negative_scoring_flag_reaches_the_model_and_unknown_modes_are_refused(tmp_path, capsys, monkeypatch):
+    import gnnns.training.run
+
+    built = []
+    build = gnnns.training.run.build_run_model
+    monkeypatch.setattr(gnnns.training.run, "build_run_model", lambda *a: built.append(build(*a)) or built[-1])
+    data = write_folder(tmp_path / "data")
+    args = ["train", "--dataset", str(data), "--model", "transe", "--p", "2", "--dim", "8", "--epochs", "1"]
+    args += ["--batch-size", "16", "--num-negatives", "4", "--no-progress", "--eval-every", "-1"]
+    assert main([*args, "--output", str(tmp_path / "run"), "--negative-scoring", "distinct"]) == 0
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["negative_scoring"] == "distinct"
+    assert built[0].negative_scoring == "distinct"
+    assert main([*args, "--output", str(tmp_path / "bad"), "--negative-scoring", "unique"]) == 1
+    assert "negative_scoring must be 'rows' or 'distinct', got 'unique'" in capsys.readouterr().err

@@ -43,6 +43,10 @@ HELP = {
     "num_negatives": "negatives per positive (with --negative-sides both: new tails per positive)",
     "negative_sides": "random (one side of each positive, the sampler's choice) or both (its head and tail, as LibKGE)",
     "num_head_negatives": "with --negative-sides both: new heads per positive (default: --num-negatives)",
+    "negative_scoring": (
+        "rows (gather each positive's negatives) or distinct (score every query against the batch's distinct "
+        "negatives in one product and pick: LibKGE's batch scoring, faster for small batches of many negatives)"
+    ),
     "loss": (
         "margin, nssa (sigmoid margin; self-adversarial when --adversarial-temperature > 0), infonce, "
         "debiased (false-negative-aware InfoNCE), sce, bce"

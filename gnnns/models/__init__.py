@@ -22,6 +22,7 @@ def build_model(
     encoder: str = "embedding",
     encoder_options: dict | None = None,
     sparse: bool = False,
+    negative_scoring: str = "rows",
     **decoder_kwargs,
 ) -> KGCModel:
     """A model from registry names: an encoder of the training graph and a decoder.
@@ -44,6 +45,7 @@ def build_model(
             sampled subgraph) touched, and a sparse optimizer
             (:func:`gnnns.training.optim.build_optimizer`) updates only those. What makes a
             2.5M-entity table trainable on a CPU. (default: False)
+        negative_scoring (str): ``rows`` or ``distinct``, see :class:`KGCModel`. (default: ``rows``)
         **decoder_kwargs: passed to the decoder (``p`` for TransE, ``margin`` for RotatE,
             ConvE's ``num_filters``, ...).
 
@@ -72,7 +74,9 @@ def build_model(
             sparse=sparse,
             **(encoder_options or {}),
         )
-        return KGCModel(enc, decoder, kg.num_relations, reciprocal=reciprocal, compile=compile)
+        return KGCModel(
+            enc, decoder, kg.num_relations, reciprocal=reciprocal, compile=compile, negative_scoring=negative_scoring
+        )
     # A decoder that reads each candidate's bias from a last column (ConvE) gets a free bias per
     # entity from the model, next to the GNN's computed embedding.
     bias = bool(getattr(decoder, "bias_column", False))
@@ -88,7 +92,13 @@ def build_model(
         **({"sparse": True} if sparse else {}),
     )
     model = KGCModel(
-        enc, decoder, kg.num_relations, reciprocal=reciprocal, compile=compile, entity_bias=kg.num_entities * bias
+        enc,
+        decoder,
+        kg.num_relations,
+        reciprocal=reciprocal,
+        compile=compile,
+        entity_bias=kg.num_entities * bias,
+        negative_scoring=negative_scoring,
     )
     graph = kg.to_pyg("train")
     graph.node_degree = node_degree(graph.edge_index, kg.num_entities)

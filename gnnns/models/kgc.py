@@ -15,6 +15,9 @@ from gnnns.models.decoders.base import Decoder
 from gnnns.models.encoders.embedding import embedding_dropout
 from gnnns.models.encoders.graph_input import global_ids
 
+NEGATIVE_SCORING = ("rows", "distinct")
+"""How :meth:`KGCModel.score_batch` scores negatives: each row's own candidates, or the batch's distinct ones."""
+
 
 class KGCModel(nn.Module):
     r"""Knowledge-graph completion model: ``encoder(graph) -> embeddings``, ``decoder`` scores.
@@ -51,6 +54,16 @@ class KGCModel(nn.Module):
             free per-entity bias :math:`b_e` and appends it to the encoder's embeddings as a last
             column, for decoders that read their candidates' bias there (ConvE) behind an
             encoder whose outputs are all computed (a GNN). (default: 0, no bias)
+        negative_scoring (str): how :meth:`score_batch` scores a batch's ``[B, k]`` negatives.
+            ``"rows"`` gathers each row's ``k`` candidates (``[B, k, d]``, in cache-sized chunks
+            where it can) and matches them against the row's query. ``"distinct"`` gathers the
+            batch's :math:`U` distinct candidates once (``[U, d]``), scores every query against
+            all of them with :meth:`~gnnns.models.decoders.Decoder.match_all` (one matrix product
+            for bilinear decoders and :math:`L_2` TransE) and picks each row's ``k`` scores from
+            the ``[B, U]`` result: LibKGE's ``batch`` implementation, which it uses for more than
+            30 negatives. The values are the same up to rounding; with per-lookup dropout each
+            distinct candidate is dropped once per batch, as in LibKGE, instead of once per row.
+            (default: ``"rows"``)
     """
 
     def __init__(
@@ -61,8 +74,12 @@ class KGCModel(nn.Module):
         reciprocal: bool = False,
         compile: bool = False,
         entity_bias: int = 0,
+        negative_scoring: str = "rows",
     ):
         super().__init__()
+        if negative_scoring not in NEGATIVE_SCORING:
+            raise ValueError(f"negative_scoring must be one of {list(NEGATIVE_SCORING)}, got {negative_scoring!r}")
+        self.negative_scoring = negative_scoring
         self.encoder = encoder
         self.decoder = decoder
         self.num_relations = int(num_relations)
@@ -186,6 +203,11 @@ class KGCModel(nn.Module):
         if shared:
             query = self.decoder.query(rows(ent, kept), rows(rel_emb, relation), side)
             return self.decoder.match(query, rows(ent, true)), self.decoder.match_all(query, rows(ent, entities[0]))
+        if self.negative_scoring == "distinct":
+            query = self.decoder.query(rows(ent, kept), rows(rel_emb, relation), side)
+            distinct, column = torch.unique(entities, return_inverse=True)
+            neg = self.decoder.match_all(query, rows(ent, distinct)).gather(1, column)
+            return self.decoder.match(query, rows(ent, true)), neg
         if rates is None and self.gather is _dense_rows and self._train_kernel is _candidate_scores:
             # Not compiled: score the negatives in cache-sized chunks (gnnns.models.chunked).
             query = self.decoder.query(rows(ent, kept), rows(rel_emb, relation), side)

@@ -59,6 +59,7 @@ def build_run_model(config: RunConfig, kg: KnowledgeGraph) -> KGCModel:
         config.dim,
         reciprocal=reciprocal,
         compile=config.compile,
+        negative_scoring=config.negative_scoring,
         encoder=config.encoder,
         encoder_options=config.encoder_options,
         sparse=config.sparse,

@@ -58,3 +58,73 @@ def test_compiled_kernels_match_eager(name):
         assert torch.allclose(
             eager.score_all(kept, rel, True), compiled.score_all(kept, rel, True, chunk_size=4), atol=1e-4
         )
+
+
+def corrupted(pos, ents, side, num_relations, reciprocal):
+    """The ``[B, k, 3]`` triples that replace one side of each positive, as the model asks them."""
+    triples = pos.unsqueeze(1).repeat(1, ents.size(1), 1)
+    triples[side, :, 0] = ents[side]
+    triples[~side, :, 2] = ents[~side]
+    if reciprocal:
+        flipped = torch.stack([triples[..., 2], triples[..., 1] + num_relations, triples[..., 0]], -1)
+        triples = torch.where(side.view(-1, 1, 1), flipped, triples)
+    return triples
+
+
+DISTINCT_CASES = [
+    ("transe", False, {"p": 1}),
+    ("transe", True, {"p": 2}),
+    ("distmult", False, {}),
+    ("complex", True, {}),
+    ("rotate", False, {}),
+    ("rescal", True, {}),
+    ("conve", True, {"height": 2}),
+]
+
+
+@pytest.mark.parametrize(("name", "reciprocal", "options"), DISTINCT_CASES)
+def test_distinct_negative_scoring_gives_the_triples_scores_and_the_rows_gradients(name, reciprocal, options):
+    kg = tiny_kg()
+    torch.manual_seed(0)
+    rows = build_model(name, kg, 8, reciprocal=reciprocal, **options)
+    distinct = build_model(name, kg, 8, reciprocal=reciprocal, negative_scoring="distinct", **options)
+    distinct.load_state_dict(rows.state_dict())
+    rows.eval(), distinct.eval()  # ConvE's dropout and batch norms off: both see the same function
+    pos = kg.train[:12]
+    ents = torch.randint(20, (12, 9))
+    ents[:, 1] = ents[:, 0]  # repeated candidates, within a row and across rows
+    ents[5] = ents[4]
+    side = torch.rand(12) < 0.5
+    if name == "conve":  # tail queries only; head queries go through inverse relations
+        side = torch.zeros(12, dtype=torch.bool) if not reciprocal else side
+    triples = corrupted(pos, ents, side, kg.num_relations, reciprocal)
+    expected = rows.score(triples.view(-1, 3)).view(12, 9).detach()
+    grads = []
+    for model in (rows, distinct):
+        p, n = model.score_batch(pos, ents, side)
+        assert torch.allclose(n, expected, atol=1e-4), name
+        (p.sum() - n.logsumexp(1).sum()).backward()
+        grads.append([q.grad.clone() for q in model.parameters() if q.grad is not None])
+    for a, b in zip(*grads, strict=True):
+        assert torch.allclose(a, b, atol=1e-4), name
+
+
+def test_distinct_negative_scoring_drops_each_candidate_once_per_batch():
+    kg = tiny_kg()
+    options = {"entity_dropout": 0.5, "dropout_mask": "lookup"}
+    scores = {}
+    for mode in ("rows", "distinct"):
+        torch.manual_seed(0)
+        model = build_model("distmult", kg, 64, encoder_options=options, negative_scoring=mode)
+        model.train()
+        ents = torch.full((3, 6), 7)  # one candidate, six times in each row
+        _, scores[mode] = model.score_batch(kg.train[:3], ents, torch.zeros(3, dtype=torch.bool))
+    # LibKGE's batch scoring embeds (and drops) each distinct candidate once: one score per row.
+    assert torch.allclose(scores["distinct"], scores["distinct"][:, :1].expand(3, 6))
+    # Rows draw a mask per looked-up row: six different masks of 64 entries each.
+    assert scores["rows"].std(1).min() > 0
+
+
+def test_negative_scoring_is_checked():
+    with pytest.raises(ValueError, match="negative_scoring"):
+        build_model("distmult", tiny_kg(), 4, negative_scoring="unique")

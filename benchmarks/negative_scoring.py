@@ -1,0 +1,151 @@
+"""A negative-sampling training step with each row's negatives gathered, or the batch's distinct ones scored.
+
+``KGCModel(negative_scoring="rows")`` gathers each positive's ``k`` candidates (``[B, k, d]``) and
+matches them against its query; ``"distinct"`` gathers the batch's ``U`` distinct candidates once,
+scores every query against all of them with the decoder's ``match_all`` (one matrix product for
+bilinear decoders and L2 TransE) and picks each row's ``k`` scores, as LibKGE's ``batch``
+implementation does (which LibKGE uses for more than 30 negatives, so for every LibKGE
+negative-sampling config here). For registry configs on their own datasets, one trainer takes blocks
+of ``--block`` steps each way, alternating (rows, distinct, distinct, rows, ...), and the script
+reports the mean step time of each (sampling, loss, backward and optimizer; the negatives'
+diagnostics as the config runs them) and the ratio.
+
+With per-lookup embedding dropout (the LibKGE configs) the two are not the same computation: rows
+drop each looked-up candidate row apart, distinct drops each distinct candidate once per batch
+(LibKGE's behaviour). Without dropout they give the same scores up to rounding
+(``tests/models/test_kgc_model.py``).
+
+    python benchmarks/negative_scoring.py
+
+Writes ``benchmarks/results/negative_scoring.{json,md}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+import torch
+from _common import RESULTS, describe, endless, machine_info, registry_trainer, save
+
+CONFIGS = [
+    "libkge-transe-fb15k237",  # batch 128, 61 + 192 negatives, d = 128, 14,541 entities
+    "libkge-transe-wn18rr",  # batch 128, 70 + 158 negatives, d = 512, 40,943 entities
+    "libkge-distmult-fb15k237",  # batch 1024, 255 + 402 negatives, d = 256
+    "libkge-complex-fb15k237",  # batch 1024, 529 + 1000 negatives, d = 2 x 128
+    "umls-rotate-sans",  # batch 256, 64 negatives, 135 entities, no dropout
+]
+WAYS = ("rows", "distinct")
+
+
+def distinct_per_row(trainer, batches, steps: int = 20) -> float:
+    """Mean distinct candidates per side of a batch over ``steps`` sampled batches, for the table."""
+    counts = []
+    for _ in range(steps):
+        positives = next(batches).to(trainer.device)
+        if trainer.negative_sides == "both":
+            sides = trainer.sampler.both_sides(positives, trainer.num_negatives, trainer.num_head_negatives)
+        else:
+            sides = (trainer.sampler(positives, trainer.num_negatives),)
+        counts += [negatives.entities.unique().numel() for negatives in sides]
+    return sum(counts) / len(counts)
+
+
+def measure(name: str, blocks: int, block: int, threads: int) -> dict:
+    torch.set_num_threads(threads)
+    config, kg, trainer = registry_trainer(name)
+    if config.training != "negative":
+        raise ValueError(f"{name}: 1-N training scores every entity; negative_scoring is for negative sampling")
+    batches = endless(trainer.loader)
+    model = trainer.model
+    seconds = dict.fromkeys(WAYS, 0.0)
+    steps = dict.fromkeys(WAYS, 0)
+    for way in WAYS:  # warm-up, each way
+        model.negative_scoring = way
+        for _ in range(3):
+            trainer.step(next(batches))
+    for index in range(2 * blocks):
+        way = WAYS[(index + index // 2) % 2]  # rows distinct distinct rows rows ...: neither always first
+        model.negative_scoring = way
+        start = time.perf_counter()
+        for _ in range(block):
+            trainer.step(next(batches))
+        seconds[way] += time.perf_counter() - start
+        steps[way] += block
+    model.negative_scoring = config.negative_scoring
+    ms = {way: 1000 * seconds[way] / steps[way] for way in WAYS}
+    return {
+        "config": name,
+        "dataset": config.dataset,
+        "entities": kg.num_entities,
+        "setting": describe(config),
+        "dropout": dict(config.encoder_options).get("dropout_mask") == "lookup",
+        "distinct_per_batch": distinct_per_row(trainer, batches),
+        "steps": steps["rows"],
+        "rows_ms": ms["rows"],
+        "distinct_ms": ms["distinct"],
+        "ratio": ms["rows"] / ms["distinct"],
+    }
+
+
+def markdown(p: dict) -> str:
+    lines = [
+        "# Negatives: each row's gathered, or the batch's distinct ones scored",
+        "",
+        "Whole training steps of registry configs on their datasets (sampling, the negatives' diagnostics as the "
+        "config runs them, loss, backward, optimizer), one trainer alternating blocks of steps each way. "
+        "*Distinct per side*: the distinct negatives of one side of a batch, the `U` of the `[B, U]` product. "
+        "*Per-lookup dropout*: the config drops each looked-up row (LibKGE's configs), where distinct drops each "
+        "distinct candidate once per batch as LibKGE's batch scoring does.",
+        "",
+        "| config | setting | per-lookup dropout | distinct per side | rows ms | distinct ms | rows / distinct |",
+        "|---|---|---|---:|---:|---:|---:|",
+    ]
+    for r in p["rows"]:
+        lines.append(
+            f"| {r['config']} | {r['dataset']} ({r['entities']:,} entities), {r['setting']} | "
+            f"{'yes' if r['dropout'] else 'no'} | {r['distinct_per_batch']:,.0f} | {r['rows_ms']:.1f} | "
+            f"{r['distinct_ms']:.1f} | **{r['ratio']:.2f}×** |"
+        )
+    m = p["machine"]
+    lines += [
+        "",
+        f"{p['blocks']} blocks of {p['block']} steps a way, {p['threads']} threads. Machine: {m['cpu']}, "
+        f"{m['cores']} cores, torch {m['torch']}, gnnns {m['gnnns_commit']}, {m['date']}; load average "
+        f"{m['loadavg_at_start'][0]:.1f} at start, {m['loadavg_at_end'][0]:.1f} at end.",
+        "",
+        f"Command: `{p['command']}`",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--configs", nargs="+", default=CONFIGS, help="registry config names (benchmarks/configs)")
+    parser.add_argument("--blocks", type=int, default=4, help="blocks of steps per way")
+    parser.add_argument("--block", type=int, default=5, help="steps per block")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--render-only", action="store_true", help="rewrite the .md from the existing .json")
+    args = parser.parse_args()
+    if args.render_only:
+        payload = json.loads((RESULTS / "negative_scoring.json").read_text())
+        return save("negative_scoring", payload, markdown(payload))
+    machine = machine_info()
+    rows = []
+    for name in args.configs:
+        row = measure(name, args.blocks, args.block, args.threads)
+        print(json.dumps(row), flush=True)
+        rows.append(row)
+    machine["loadavg_at_end"] = os.getloadavg()
+    command = " ".join(["python benchmarks/negative_scoring.py", *sys.argv[1:]])
+    payload = {"machine": machine, "blocks": args.blocks, "block": args.block, "threads": args.threads}
+    payload.update(rows=rows, command=command)
+    save("negative_scoring", payload, markdown(payload))
+
+
+if __name__ == "__main__":
+    main()
