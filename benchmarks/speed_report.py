@@ -9,6 +9,8 @@ Reads (never re-measures) ``benchmarks/results/``:
 * ``one_to_n_loss.json``: the 1-N losses and embedding dropout against PyTorch's own functions;
 * ``candidate_scoring.json``: a negative-sampling step with the negatives scored in chunks against
   the one-shot gather;
+* ``negative_scoring.json``: registry configs' negative-sampling steps scoring the batch's distinct
+  negatives against gathering each row's;
 * ``precision_speed[_intel].json``: training steps of registry configs in bfloat16 autocast against
   float32 (one file per CPU measured: the gain depends on it);
 * ``omp_wait.json`` and ``allocator.json``: training steps under OpenMP's default wait policy
@@ -129,6 +131,24 @@ def _chunked() -> list[dict]:
             "peer_figure": f"{r['one_shot_ms']:,.1f} ms",
             "ratio": r["ratio"],
             **_where(data, "candidate_scoring"),
+        }
+        for r in data["rows"]
+    ]
+
+
+def _distinct() -> list[dict]:
+    data = _load("negative_scoring")
+    if data is None:
+        return []
+    return [
+        {
+            "comparison": "negative-sampling step, the batch's distinct negatives scored (negative_scoring: distinct)",
+            "peer": "each row's negatives gathered (negative_scoring: rows, gnnns's default)",
+            "setting": f"{r['config']}: {r['dataset']}, {r['setting']}, {r['distinct_per_batch']:,.0f} distinct a side",
+            "gnnns": f"{r['distinct_ms']:,.1f} ms",
+            "peer_figure": f"{r['rows_ms']:,.1f} ms",
+            "ratio": r["ratio"],
+            **_where(data, "negative_scoring"),
         }
         for r in data["rows"]
     ]
@@ -340,6 +360,7 @@ SOURCES = {
     "one_to_n_speed_fb15k-237_bce": "python benchmarks/one_to_n_speed.py --dataset fb15k-237 --loss bce",
     "one_to_n_loss": "python benchmarks/one_to_n_loss.py",
     "candidate_scoring": "python benchmarks/candidate_scoring.py",
+    "negative_scoring": "python benchmarks/negative_scoring.py",
     "precision_speed": "python benchmarks/precision.py speed",
     "precision_speed_intel": "python benchmarks/precision.py speed --output precision_speed_intel",
     "omp_wait": "python benchmarks/omp_wait.py",
@@ -362,6 +383,7 @@ def main() -> None:
         *_one_to_n("one_to_n_speed_fb15k-237_bce"),
         *_loss_pieces(),
         *_chunked(),
+        *_distinct(),
         *_precision("precision_speed"),
         *_precision("precision_speed_intel"),
         *_omp_wait(),
