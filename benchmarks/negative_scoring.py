@@ -13,7 +13,8 @@ diagnostics as the config runs them) and the ratio.
 With per-lookup embedding dropout (the LibKGE configs) the two are not the same computation: rows
 drop each looked-up candidate row apart, distinct drops each distinct candidate once per batch
 (LibKGE's behaviour). Without dropout they give the same scores up to rounding
-(``tests/models/test_kgc_model.py``).
+(``tests/models/test_kgc_model.py``). Freed memory is kept as the ``gnnns`` command keeps it
+(``GNNNS_MALLOC``, default ``keep``; ``benchmarks/allocator.py``).
 
     python benchmarks/negative_scoring.py
 
@@ -29,7 +30,7 @@ import sys
 import time
 
 import torch
-from _common import RESULTS, describe, endless, machine_info, registry_trainer, save
+from _common import RESULTS, alternating_footer, describe, endless, machine_info, registry_trainer, save
 
 CONFIGS = [
     "libkge-transe-fb15k237",  # batch 128, 61 + 192 negatives, d = 128, 14,541 entities
@@ -110,16 +111,11 @@ def markdown(p: dict) -> str:
             f"{'yes' if r['dropout'] else 'no'} | {r['distinct_per_batch']:,.0f} | {r['rows_ms']:.1f} | "
             f"{r['distinct_ms']:.1f} | **{r['ratio']:.2f}×** |"
         )
-    m = p["machine"]
-    lines += [
-        "",
-        f"{p['blocks']} blocks of {p['block']} steps a way, {p['threads']} threads. Machine: {m['cpu']}, "
-        f"{m['cores']} cores, torch {m['torch']}, gnnns {m['gnnns_commit']}, {m['date']}; load average "
-        f"{m['loadavg_at_start'][0]:.1f} at start, {m['loadavg_at_end'][0]:.1f} at end.",
-        "",
-        f"Command: `{p['command']}`",
-        "",
-    ]
+    kept = p["machine"].get("freed_memory_kept")
+    setting = {True: "freed memory kept (the CLI's default)", False: "glibc's allocator as it is"}.get(kept, "")
+    setting = setting or "allocator setting not recorded (glibc's as it is)"
+    lines += ["", f"{p['blocks']} blocks of {p['block']} steps a way, {p['threads']} threads, {setting}."]
+    lines += alternating_footer(p)
     return "\n".join(lines)
 
 
@@ -134,7 +130,11 @@ def main() -> None:
     if args.render_only:
         payload = json.loads((RESULTS / "negative_scoring.json").read_text())
         return save("negative_scoring", payload, markdown(payload))
+    from gnnns.training.allocator import apply_setting
+
+    kept = apply_setting()  # GNNNS_MALLOC, as the command line reads it
     machine = machine_info()
+    machine["freed_memory_kept"] = kept
     rows = []
     for name in args.configs:
         row = measure(name, args.blocks, args.block, args.threads)
