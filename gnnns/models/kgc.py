@@ -200,13 +200,15 @@ class KGCModel(nn.Module):
         rates = self._row_dropout()
         if rates is not None:
             rows = _dropping(rows, rel_emb, rates)
-        if shared:
+        if shared or self.negative_scoring == "distinct":
+            # One product of the queries with candidate rows: the row every query shares, or the
+            # batch's distinct candidates, from whose [B, U] scores each row picks its own.
             query = self.decoder.query(rows(ent, kept), rows(rel_emb, relation), side)
-            return self.decoder.match(query, rows(ent, true)), self.decoder.match_all(query, rows(ent, entities[0]))
-        if self.negative_scoring == "distinct":
-            query = self.decoder.query(rows(ent, kept), rows(rel_emb, relation), side)
-            distinct, column = torch.unique(entities, return_inverse=True)
-            neg = self.decoder.match_all(query, rows(ent, distinct)).gather(1, column)
+            if shared:
+                neg = self.decoder.match_all(query, rows(ent, entities[0]))
+            else:
+                distinct, column = torch.unique(entities, return_inverse=True)
+                neg = self.decoder.match_all(query, rows(ent, distinct)).gather(1, column)
             return self.decoder.match(query, rows(ent, true)), neg
         if rates is None and self.gather is _dense_rows and self._train_kernel is _candidate_scores:
             # Not compiled: score the negatives in cache-sized chunks (gnnns.models.chunked).
