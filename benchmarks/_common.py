@@ -11,6 +11,7 @@ import gzip
 import json
 import os
 import platform
+import shlex
 import shutil
 import subprocess
 import sys
@@ -278,7 +279,11 @@ def child_step_timing(measure=None) -> bool:
 
 
 def save(stem: str, payload: dict, markdown: str) -> None:
+    """Write ``results/STEM.{json,md}``; the JSON gets the command line that made it (``command``)
+    unless the payload names one, so ``gnnns bench list`` can tell which script wrote the file."""
     RESULTS.mkdir(parents=True, exist_ok=True)
+    if "command" not in payload:
+        payload = {**payload, "command": shlex.join(["python", f"benchmarks/{Path(sys.argv[0]).name}", *sys.argv[1:]])}
     (RESULTS / f"{stem}.json").write_text(json.dumps(payload, indent=2) + "\n")
     (RESULTS / f"{stem}.md").write_text(markdown)
     print(markdown)

@@ -251,6 +251,16 @@ def test_cli_lists_runs_and_renders_the_readme(tmp_path, monkeypatch, capsys):
         ["later", "reproduction", "gpu", "no"],
         ["echo_args", "script", "cpu", "no"],
     ]
+    # A script's files: its own stem, stem_variant, and any JSON whose command ran it; not a stem
+    # that merely starts with the name, a record of another script, or a file that is not JSON.
+    results = tmp_path / "benchmarks" / "results"
+    (results / "echo_args_long.json").write_text("{}")
+    (results / "by_dataset.json").write_text(json.dumps({"command": "python benchmarks/echo_args.py --x 1"}))
+    (results / "echo_argsx.json").write_text("{}")
+    (results / "other.json").write_text(json.dumps({"command": "python benchmarks/echo_args_more.py"}))
+    (results / "broken.json").write_text("{not json")
+    assert main(["bench", "list"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1].split() == ["echo_args", "script", "cpu", "yes", "(2)"]
 
     assert main(["bench", "tiny", "--epochs", "1"]) == 0
     assert "test MRR" in capsys.readouterr().out

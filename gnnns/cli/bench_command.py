@@ -80,6 +80,30 @@ def _bench_list(reproductions: dict, scripts: dict, results: Path) -> int:
         found = "yes" if load_result(results, name) is not None else "no"
         print(f"{name:<32} {'reproduction':<12} {entry['hardware']:<8} {found}")
     for name in scripts:
-        found = "yes" if (results / f"{name}.json").exists() else "no"
+        files = _script_results(results, name)
+        found = f"yes ({len(files)})" if files else "no"
         print(f"{name:<32} {'script':<12} {'cpu':<8} {found}")
     return 0
+
+
+def _script_results(results: Path, name: str) -> list[Path]:
+    """The result files a script wrote: ``NAME.json``, ``NAME_*.json`` (a script's ``--stem`` or
+    ``--output`` variants), and any other JSON whose ``command`` runs ``benchmarks/NAME.py``
+    (``budget_compare.py`` names its files by dataset)."""
+    import json
+
+    found = []
+    for path in sorted(results.glob("*.json")):
+        if path.stem.startswith("repro_"):
+            continue
+        if path.stem == name or path.stem.startswith(f"{name}_"):
+            found.append(path)
+            continue
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        command = record.get("command") if isinstance(record, dict) else None
+        if isinstance(command, str) and f"benchmarks/{name}.py" in command.split():
+            found.append(path)
+    return found
