@@ -130,6 +130,30 @@ def test_run_reproduction_writes_the_run_metrics_and_its_context(tmp_path):
     assert (tmp_path / saved["plot"]).read_bytes().startswith(b"\x89PNG")
 
 
+def test_a_copy_without_git_names_its_commit_through_the_environment(tmp_path, monkeypatch):
+    import shutil
+    import subprocess
+
+    monkeypatch.delenv("GNNNS_GIT_COMMIT", raising=False)
+    assert bench.git_commit(tmp_path) == {"commit": None, "dirty": None}
+    monkeypatch.setenv("GNNNS_GIT_COMMIT", "0123abc")
+    assert bench.git_commit(tmp_path) == {"commit": "0123abc", "dirty": None, "source": "GNNNS_GIT_COMMIT"}
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+    # In a checkout its own commit wins over the variable, and a changed tracked file makes it dirty.
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "a.txt").write_text("1\n")
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "a.txt"], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "a"], check=True)
+    head = subprocess.run([*git, "rev-parse", "HEAD"], check=True, capture_output=True, text=True).stdout.strip()
+    assert bench.git_commit(repo) == {"commit": head, "dirty": False}
+    (repo / "a.txt").write_text("2\n")
+    assert bench.git_commit(repo) == {"commit": head, "dirty": True}
+
+
 def hand_made_result(results: Path, name: str, mrr: float, hits: float, run: str, machine: dict, wall: float) -> None:
     results.mkdir(parents=True, exist_ok=True)
     record = {"test": {"mrr": mrr, "hits@10": hits}, "run": run, "machine": machine, "wall_seconds": wall}

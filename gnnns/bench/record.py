@@ -70,7 +70,12 @@ def machine() -> dict:
 
 
 def git_commit(root: Path) -> dict:
-    """The checkout's commit and whether tracked files differ from it (``None`` outside git)."""
+    """The checkout's commit and whether tracked files differ from it (``None`` outside git).
+
+    A copy of the tree without its ``.git`` (the device machine's) names the commit it was copied
+    from through the environment variable ``GNNNS_GIT_COMMIT``; whether it differed from that
+    commit is then unknown (``dirty: None``) and ``source`` says where the commit came from.
+    """
 
     def git(*args: str) -> str | None:
         try:
@@ -82,6 +87,8 @@ def git_commit(root: Path) -> dict:
         return proc.stdout.strip() if proc.returncode == 0 else None
 
     commit = git("rev-parse", "HEAD")
+    if commit is None and os.environ.get("GNNNS_GIT_COMMIT"):
+        return {"commit": os.environ["GNNNS_GIT_COMMIT"], "dirty": None, "source": "GNNNS_GIT_COMMIT"}
     status = git("status", "--porcelain", "--untracked-files=no") if commit else None
     return {"commit": commit, "dirty": bool(status) if status is not None else None}
 
