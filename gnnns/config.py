@@ -10,6 +10,8 @@ import yaml
 
 PRECISIONS = ("fp32", "bf16")
 """Training precisions: ``fp32``, or ``bf16`` (matrix products under bfloat16 autocast)."""
+POSITIVE_WEIGHTS = ("none", "subsampling")
+"""Weights of negative-sampling positives: equal, or :class:`~gnnns.training.SubsamplingWeights`."""
 
 
 @dataclass
@@ -42,6 +44,7 @@ class RunConfig:
     negative_sides: str = "random"  # random (one side per positive, the sampler's choice) | both (head and tail)
     num_head_negatives: int | None = None  # negative_sides: both: new heads per positive; None: num_negatives
     negative_scoring: str = "rows"  # rows (each row's candidates) | distinct (the batch's distinct ones, LibKGE's)
+    positive_weights: str = "none"  # none | subsampling (RotatE's code: (n(h,r) + n(r,t) + 6)^-1/2 per positive)
     loss: str = "sce"
     margin: float = 6.0
     adversarial_temperature: float = 1.0
@@ -57,8 +60,10 @@ class RunConfig:
     lr: float = 0.01
     weight_decay: float = 0.0  # L2: adds weight_decay * theta to every gradient (a penalty weight_decay / 2 |theta|^2)
     relation_weight_decay: float | None = None  # the relation table's own weight decay; None: weight_decay
-    lr_scheduler: str = "none"  # none | plateau (lower the rate when validation MRR stops improving)
-    lr_scheduler_options: dict = field(default_factory=dict)  # plateau: factor, patience, threshold, min_lr
+    lr_scheduler: str = "none"  # none | plateau (lower the rate when validation MRR stops improving) | step
+    lr_scheduler_options: dict = field(
+        default_factory=dict
+    )  # plateau: factor, patience, threshold, min_lr; step: milestones, factor
     batch_size: int = 1024
     epochs: int = 15
     diagnostics_every: int = 10  # measure the negatives every N batches; 0: never
@@ -106,6 +111,13 @@ class RunConfig:
         self._check_sides()
         if self.negative_scoring not in ("rows", "distinct"):
             raise ValueError(f"negative_scoring must be 'rows' or 'distinct', got {self.negative_scoring!r}")
+        if self.positive_weights not in POSITIVE_WEIGHTS:
+            raise ValueError(f"positive_weights must be one of {list(POSITIVE_WEIGHTS)}, got {self.positive_weights!r}")
+        if self.positive_weights != "none" and self.training != "negative":
+            raise ValueError(
+                f"positive_weights: {self.positive_weights} weights negative-sampling positives; "
+                f"training: {self.training} has none"
+            )
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {list(PRECISIONS)}, got {self.precision!r}")
         if isinstance(self.num_neighbors, str):

@@ -47,6 +47,10 @@ HELP = {
         "rows (gather each positive's negatives) or distinct (score every query against the batch's distinct "
         "negatives in one product and pick: LibKGE's batch scoring, faster for small batches of many negatives)"
     ),
+    "positive_weights": (
+        "none, or subsampling: each positive weighted (n(h,r) + n(r,t) + 6)^-1/2 in the batch's mean, as the "
+        "RotatE authors' code does by default"
+    ),
     "loss": (
         "margin, nssa (sigmoid margin; self-adversarial when --adversarial-temperature > 0), infonce, "
         "debiased (false-negative-aware InfoNCE), sce, bce"
@@ -64,9 +68,13 @@ HELP = {
     "relation_weight_decay": "the relation table's own weight decay (default: weight_decay)",
     "regularizer": "penalty on the batch's embedding rows: n3 (mean |x|^3) or l2 (mean x^2, LibKGE's weighted lp)",
     "relation_regularizer_weight": "the relation rows' own penalty weight (default: regularizer_weight)",
-    "lr_scheduler": "none, or plateau (lower the rate when the validation MRR stops improving)",
+    "lr_scheduler": (
+        "none, plateau (lower the rate when the validation MRR stops improving) or step (multiply it by a factor "
+        "after milestone epochs)"
+    ),
     "lr_scheduler_options": (
-        "a plateau setting KEY=VALUE, repeatable: --lr-scheduler-option factor=0.95 (also patience, threshold, min_lr)"
+        "a schedule setting KEY=VALUE, repeatable: --lr-scheduler-option factor=0.95 (plateau: also patience, "
+        "threshold, min_lr; step: milestones=[188] and factor)"
     ),
     "batch_size": "positives (or 1-N queries) per batch",
     "epochs": "training epochs",

@@ -13,7 +13,7 @@ from gnnns.losses.infonce import InfoNCELoss
 from gnnns.losses.margin import MarginRankingLoss
 from gnnns.losses.nssa import NSSALoss
 from gnnns.losses.softmax_cross_entropy import SoftmaxCrossEntropyLoss
-from gnnns.losses.weighting import self_adversarial_weights
+from gnnns.losses.weighting import row_mean, self_adversarial_weights
 
 LOSSES: dict[str, type[nn.Module]] = {
     "margin": MarginRankingLoss,
@@ -61,5 +61,6 @@ __all__ = [
     "SoftmaxCrossEntropyLoss",
     "build_loss",
     "loss_parameters",
+    "row_mean",
     "self_adversarial_weights",
 ]

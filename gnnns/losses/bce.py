@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from gnnns.losses.weighting import weighted_negative_mean
+from gnnns.losses.weighting import row_mean, weighted_negative_mean
 
 
 class BCELoss(nn.Module):
@@ -53,14 +53,17 @@ class BCELoss(nn.Module):
             return 1.0 / candidates
         return self.label_smoothing / candidates
 
-    def forward(self, pos: Tensor, neg: Tensor, weight: Tensor | None = None) -> Tensor:
-        """Args: ``pos [B]``, ``neg [B, k]``, ``weight [B, k]`` (rows sum to 1). Returns a scalar."""
+    def forward(
+        self, pos: Tensor, neg: Tensor, weight: Tensor | None = None, row_weight: Tensor | None = None
+    ) -> Tensor:
+        """Args: ``pos [B]``, ``neg [B, k]``, ``weight [B, k]`` (rows sum to 1), ``row_weight [B]``
+        (each positive's weight in the batch's mean, :func:`~gnnns.losses.row_mean`). Returns a scalar."""
         floor = self._floor(neg.size(-1) + 1)
         pos_loss = F.binary_cross_entropy_with_logits(
             pos, pos.new_full(pos.shape, 1.0 - self.label_smoothing + floor), reduction="none"
         )
         neg_loss = F.binary_cross_entropy_with_logits(neg, neg.new_full(neg.shape, floor), reduction="none")
-        return (pos_loss + weighted_negative_mean(neg_loss, weight)).mean()
+        return row_mean(pos_loss + weighted_negative_mean(neg_loss, weight), row_weight)
 
     def forward_all(self, scores: Tensor, targets: Tensor) -> Tensor:
         """1-N form.

@@ -7,7 +7,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from gnnns.losses.weighting import importance_weighted_logits, self_adversarial_weights
+from gnnns.losses.weighting import importance_weighted_logits, row_mean, self_adversarial_weights
 
 
 class DebiasedInfoNCELoss(nn.Module):
@@ -73,16 +73,19 @@ class DebiasedInfoNCELoss(nn.Module):
         self.prior = prior
         self.hardness = hardness
 
-    def forward(self, pos: Tensor, neg: Tensor, weight: Tensor | None = None) -> Tensor:
-        """Args: ``pos [B]``, ``neg [B, k]``, ``weight [B, k]`` (rows sum to 1). Returns a scalar."""
+    def forward(
+        self, pos: Tensor, neg: Tensor, weight: Tensor | None = None, row_weight: Tensor | None = None
+    ) -> Tensor:
+        """Args: ``pos [B]``, ``neg [B, k]``, ``weight [B, k]`` (rows sum to 1), ``row_weight [B]``
+        (each positive's weight in the batch's mean, :func:`~gnnns.losses.row_mean`). Returns a scalar."""
         q = self_adversarial_weights(neg, weight, self.hardness)
         pos_logit = pos / self.temperature
         neg_logits = importance_weighted_logits(neg / self.temperature, q)
         if self.prior == 0.0:
             logits = torch.cat((pos_logit.unsqueeze(-1), neg_logits), dim=-1)
-            return (torch.logsumexp(logits, dim=-1) - pos_logit).mean()
+            return row_mean(torch.logsumexp(logits, dim=-1) - pos_logit, row_weight)
         log_n = self._log_true_negative_mass(pos_logit, neg, neg_logits, q)
-        return (torch.logaddexp(pos_logit, log_n) - pos_logit).mean()
+        return row_mean(torch.logaddexp(pos_logit, log_n) - pos_logit, row_weight)
 
     def _log_true_negative_mass(self, pos_logit: Tensor, neg: Tensor, neg_logits: Tensor, q: Tensor | None) -> Tensor:
         r""":math:`\log N`, shape ``[B]``."""

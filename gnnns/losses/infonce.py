@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from gnnns.losses.weighting import importance_weighted_logits
+from gnnns.losses.weighting import importance_weighted_logits, row_mean
 
 
 class InfoNCELoss(nn.Module):
@@ -32,12 +32,15 @@ class InfoNCELoss(nn.Module):
             raise ValueError(f"InfoNCELoss: temperature must be > 0, got {temperature}")
         self.temperature = temperature
 
-    def forward(self, pos: Tensor, neg: Tensor, weight: Tensor | None = None) -> Tensor:
-        """Args: ``pos [B]``, ``neg [B, k]``, ``weight [B, k]`` (rows sum to 1). Returns a scalar."""
+    def forward(
+        self, pos: Tensor, neg: Tensor, weight: Tensor | None = None, row_weight: Tensor | None = None
+    ) -> Tensor:
+        """Args: ``pos [B]``, ``neg [B, k]``, ``weight [B, k]`` (rows sum to 1), ``row_weight [B]``
+        (each positive's weight in the batch's mean, :func:`~gnnns.losses.row_mean`). Returns a scalar."""
         pos_logit = pos / self.temperature
         neg_logits = importance_weighted_logits(neg / self.temperature, weight)
         logits = torch.cat((pos_logit.unsqueeze(-1), neg_logits), dim=-1)
-        return (torch.logsumexp(logits, dim=-1) - pos_logit).mean()
+        return row_mean(torch.logsumexp(logits, dim=-1) - pos_logit, row_weight)
 
     def extra_repr(self) -> str:
         return f"temperature={self.temperature}"

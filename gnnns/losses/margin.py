@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from gnnns.losses.weighting import weighted_negative_mean
+from gnnns.losses.weighting import row_mean, weighted_negative_mean
 
 
 class MarginRankingLoss(nn.Module):
@@ -27,10 +27,13 @@ class MarginRankingLoss(nn.Module):
         super().__init__()
         self.margin = margin
 
-    def forward(self, pos: Tensor, neg: Tensor, weight: Tensor | None = None) -> Tensor:
-        """Args: ``pos [B]``, ``neg [B, k]``, ``weight [B, k]`` (rows sum to 1). Returns a scalar."""
+    def forward(
+        self, pos: Tensor, neg: Tensor, weight: Tensor | None = None, row_weight: Tensor | None = None
+    ) -> Tensor:
+        """Args: ``pos [B]``, ``neg [B, k]``, ``weight [B, k]`` (rows sum to 1), ``row_weight [B]``
+        (each positive's weight in the batch's mean, :func:`~gnnns.losses.row_mean`). Returns a scalar."""
         violation = torch.relu(self.margin - pos.unsqueeze(-1) + neg)
-        return weighted_negative_mean(violation, weight).mean()
+        return row_mean(weighted_negative_mean(violation, weight), row_weight)
 
     def extra_repr(self) -> str:
         return f"margin={self.margin}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from gnnns.losses.weighting import self_adversarial_weights, weighted_negative_mean
+from gnnns.losses.weighting import row_mean, self_adversarial_weights, weighted_negative_mean
 
 
 class NSSALoss(nn.Module):
@@ -22,7 +22,9 @@ class NSSALoss(nn.Module):
     where the weights :math:`p` are detached (they play the role of a sampling distribution),
     uniform when :math:`\alpha = 0`, and :math:`w` are the sampler's weights (uniform when
     absent). As in the official implementation the two terms are averaged over the batch
-    separately and then halved: :math:`(\overline{\text{pos}} + \overline{\text{neg}}) / 2`.
+    separately and then halved: :math:`(\overline{\text{pos}} + \overline{\text{neg}}) / 2`;
+    with ``row_weight`` :math:`u` both averages are weighted, :math:`\sum_b u_b x_b / \sum_b u_b`
+    (the official code's default "subsampling weights").
 
     Args:
         margin (float, optional): :math:`\gamma`. (default: :obj:`9.0`)
@@ -37,12 +39,16 @@ class NSSALoss(nn.Module):
         self.margin = margin
         self.adversarial_temperature = adversarial_temperature
 
-    def forward(self, pos: Tensor, neg: Tensor, weight: Tensor | None = None) -> Tensor:
-        """Args: ``pos [B]``, ``neg [B, k]``, ``weight [B, k]`` (rows sum to 1). Returns a scalar."""
+    def forward(
+        self, pos: Tensor, neg: Tensor, weight: Tensor | None = None, row_weight: Tensor | None = None
+    ) -> Tensor:
+        """Args: ``pos [B]``, ``neg [B, k]``, ``weight [B, k]`` (rows sum to 1), ``row_weight [B]``
+        (each positive's weight in the batch's mean, :func:`~gnnns.losses.row_mean`). Returns a scalar."""
         pos_loss = -F.logsigmoid(self.margin + pos)
         neg_loss = -F.logsigmoid(-(self.margin + neg))
         p = self_adversarial_weights(neg, weight, self.adversarial_temperature)
-        return (pos_loss.mean() + weighted_negative_mean(neg_loss, p).mean()) / 2
+        # (mean pos + mean neg) / 2 is the mean of (pos + neg) / 2, weighted alike with row weights.
+        return row_mean((pos_loss + weighted_negative_mean(neg_loss, p)) / 2, row_weight)
 
     def extra_repr(self) -> str:
         return f"margin={self.margin}, adversarial_temperature={self.adversarial_temperature}"

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from gnnns.losses.weighting import importance_weighted_logits
+from gnnns.losses.weighting import importance_weighted_logits, row_mean
 
 
 class SoftmaxCrossEntropyLoss(nn.Module):
@@ -40,11 +40,15 @@ class SoftmaxCrossEntropyLoss(nn.Module):
             raise ValueError(f"SoftmaxCrossEntropyLoss: label_smoothing must be in [0, 1), got {label_smoothing}")
         self.label_smoothing = label_smoothing
 
-    def forward(self, pos: Tensor, neg: Tensor, weight: Tensor | None = None) -> Tensor:
-        """Args: ``pos [B]``, ``neg [B, k]``, ``weight [B, k]`` (rows sum to 1). Returns a scalar."""
+    def forward(
+        self, pos: Tensor, neg: Tensor, weight: Tensor | None = None, row_weight: Tensor | None = None
+    ) -> Tensor:
+        """Args: ``pos [B]``, ``neg [B, k]``, ``weight [B, k]`` (rows sum to 1), ``row_weight [B]``
+        (each positive's weight in the batch's mean, :func:`~gnnns.losses.row_mean`). Returns a scalar."""
         logits = torch.cat((pos.unsqueeze(-1), importance_weighted_logits(neg, weight)), dim=-1)
         target = torch.zeros(pos.shape, dtype=torch.long, device=pos.device)
-        return F.cross_entropy(logits, target, label_smoothing=self.label_smoothing)
+        rows = F.cross_entropy(logits, target, label_smoothing=self.label_smoothing, reduction="none")
+        return row_mean(rows, row_weight)
 
     def forward_all(self, scores: Tensor, targets: Tensor) -> Tensor:
         """1-N form.

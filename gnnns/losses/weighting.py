@@ -48,6 +48,17 @@ def weighted_negative_mean(values: Tensor, weight: Tensor | None) -> Tensor:
     return (weight * values).sum(dim=-1)
 
 
+def row_mean(values: Tensor, row_weight: Tensor | None) -> Tensor:
+    r"""The batch's loss from its positives' terms ``[B]``: the mean, or with weights
+    :math:`u_b` (RotatE's subsampling weights, :class:`~gnnns.training.SubsamplingWeights`) the
+    weighted mean :math:`\sum_b u_b v_b / \sum_b u_b`. The weights are data, not parameters:
+    no gradient flows into them."""
+    if row_weight is None:
+        return values.mean()
+    row_weight = row_weight.detach().to(values.dtype)
+    return (row_weight * values).sum() / row_weight.sum()
+
+
 def importance_weighted_logits(neg_logits: Tensor, weight: Tensor | None) -> Tensor:
     r"""Negative logits ``[B, k]`` shifted by :math:`\log(k w_k)`, so that a sum of exponentials
     over them becomes :math:`k \sum_k w_k e^{s_k}`: the ``k`` negatives keep their total mass

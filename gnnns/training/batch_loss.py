@@ -13,7 +13,8 @@ from gnnns.loaders import OneToNLoader
 class BatchLossMixin:
     """The per-batch loss of a :class:`~gnnns.training.trainer.Trainer`, whose ``model``, ``loss``, ``loader``,
     ``sampler``, ``num_negatives``, ``negative_sides``, ``num_head_negatives``, ``scoring``,
-    ``diagnostics``, ``regularizer``, ``regularizer_weight`` and ``relation_regularizer_weight`` it reads."""
+    ``diagnostics``, ``regularizer``, ``regularizer_weight``, ``relation_regularizer_weight`` and
+    ``positive_weights`` it reads."""
 
     def _batch_loss(self, batch) -> Tensor:
         """The loss of one batch (the forward of :class:`StepLoss`)."""
@@ -51,6 +52,8 @@ class BatchLossMixin:
         # With both sides, each positive is two queries (its head's and its tail's): the loss is
         # the mean over both, each side a mean over the batch.
         loss = 0.0
+        weights = getattr(self, "positive_weights", None)
+        row_weight = {"row_weight": weights(positives)} if weights is not None else {}
         for negatives in sides:
             pos, neg = self.scoring.score_batch(
                 positives, negatives.entities, negatives.corrupt_head, shared=negatives.shared
@@ -58,7 +61,7 @@ class BatchLossMixin:
             # Under bfloat16 autocast the scores of matrix products are bfloat16; losses read float32.
             weight = negatives.weight
             weight = weight.float() if weight is not None and weight.is_floating_point() else weight
-            loss = loss + self.loss(pos.float(), neg.float(), weight)
+            loss = loss + self.loss(pos.float(), neg.float(), weight, **row_weight)
         loss = loss / len(sides)
         if self.regularizer_weight > 0:
             loss = loss + self.regularizer_weight * self._n3(positives)

@@ -240,6 +240,10 @@ class PlateauSchedule:
         self.best = -math.inf
         self.bad = 0
 
+    def start_epoch(self, epoch: int) -> bool:
+        """Nothing happens at an epoch's start: the rate moves only after validations."""
+        return False
+
     def step(self, value: float) -> bool:
         """Record one validation value; returns whether the rate was lowered."""
         if value > self.best * (1 + self.threshold):  # best = -inf: any value is better
@@ -264,10 +268,66 @@ class PlateauSchedule:
         self.best, self.bad = float(state["best"]), int(state["bad"])
 
 
-LR_SCHEDULES = ("none", "plateau")
+class StepSchedule:
+    r"""Multiply the learning rate by :obj:`factor` after each milestone epoch: epoch :math:`e`
+    (counted from 1) trains at
+
+    .. math::
+        \eta_e = \eta_0 \cdot \text{factor}^{\,|\{m \in \text{milestones} \,:\, m < e\}|}
+
+    for each parameter group's initial rate :math:`\eta_0` (:class:`torch.optim.lr_scheduler.MultiStepLR`
+    on epochs). The RotatE authors' code divides its rate by 10 once half its steps are done
+    (``milestones: [E / 2]``, ``factor: 0.1``). The rate is a function of the epoch alone, so a
+    resumed run continues on the same schedule; the initial rates go into the checkpoint.
+
+    Args:
+        optimizer: what to adjust (its ``param_groups``).
+        milestones (list of int): increasing positive epoch numbers.
+        factor (float): :math:`0 < \text{factor}`. (default: 0.1)
+    """
+
+    def __init__(self, optimizer, milestones, factor: float = 0.1):
+        if (
+            not isinstance(milestones, list | tuple)
+            or not milestones
+            or not all(isinstance(m, int) and not isinstance(m, bool) and m > 0 for m in milestones)
+            or list(milestones) != sorted(set(milestones))
+        ):
+            raise ValueError(f"StepSchedule: milestones must be increasing positive epoch numbers, got {milestones!r}")
+        if not factor > 0:
+            raise ValueError(f"StepSchedule: factor must be > 0, got {factor}")
+        self.optimizer = optimizer
+        self.milestones, self.factor = [int(m) for m in milestones], float(factor)
+        self.base = [float(group["lr"]) for group in optimizer.param_groups]
+
+    def start_epoch(self, epoch: int) -> bool:
+        """Set every group's rate for epoch ``epoch``; returns whether it changed."""
+        scale = self.factor ** sum(m < epoch for m in self.milestones)
+        changed = False
+        for group, base in zip(self.optimizer.param_groups, self.base, strict=True):
+            if group["lr"] != base * scale:
+                group["lr"], changed = base * scale, True
+        return changed
+
+    def step(self, value: float) -> bool:
+        """Validations do not move this schedule."""
+        return False
+
+    @property
+    def lr(self) -> float:
+        return self.optimizer.param_groups[0]["lr"]
+
+    def state_dict(self) -> dict:
+        return {"base": list(self.base)}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.base = [float(b) for b in state["base"]]
 
 
-def build_lr_schedule(config: RunConfig, optimizer) -> PlateauSchedule | None:
+LR_SCHEDULES = ("none", "plateau", "step")
+
+
+def build_lr_schedule(config: RunConfig, optimizer) -> PlateauSchedule | StepSchedule | None:
     """The learning-rate schedule a config names (``lr_scheduler``, ``lr_scheduler_options``)."""
     if config.lr_scheduler not in LR_SCHEDULES:
         raise ValueError(f"unknown lr_scheduler {config.lr_scheduler!r}; expected one of {list(LR_SCHEDULES)}")
@@ -275,8 +335,13 @@ def build_lr_schedule(config: RunConfig, optimizer) -> PlateauSchedule | None:
         if config.lr_scheduler_options:
             raise ValueError(f"lr_scheduler_options {config.lr_scheduler_options} given without an lr_scheduler")
         return None
-    valid = ("factor", "patience", "threshold", "min_lr")
+    schedule, valid = {
+        "plateau": (PlateauSchedule, ("factor", "patience", "threshold", "min_lr")),
+        "step": (StepSchedule, ("milestones", "factor")),
+    }[config.lr_scheduler]
     unknown = sorted(set(config.lr_scheduler_options) - set(valid))
     if unknown:
-        raise ValueError(f"lr_scheduler 'plateau' has no option {unknown}; its options: {list(valid)}")
-    return PlateauSchedule(optimizer, **config.lr_scheduler_options)
+        raise ValueError(f"lr_scheduler {config.lr_scheduler!r} has no option {unknown}; its options: {list(valid)}")
+    if config.lr_scheduler == "step" and "milestones" not in config.lr_scheduler_options:
+        raise ValueError("lr_scheduler 'step' needs lr_scheduler_options milestones: a list of epochs, e.g. [188]")
+    return schedule(optimizer, **config.lr_scheduler_options)

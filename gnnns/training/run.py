@@ -21,6 +21,7 @@ from gnnns.sampling.diagnostics import NegativeDiagnostics
 from gnnns.training.distributed import SINGLE, Distributed, evaluate_split, process_group, rank_device, rank_seed
 from gnnns.training.graph_scoring import FullGraphScoring, SubgraphScoring
 from gnnns.training.optim import build_lr_schedule, build_optimizer
+from gnnns.training.positive_weights import SubsamplingWeights
 from gnnns.training.trainer import LAST, Trainer
 
 ONE_TO_N = ("1vsall", "kvsall")
@@ -167,7 +168,15 @@ def build_trainer(
         distributed=distributed,
         lr_schedule=build_lr_schedule(config, optimizer),
         precision=config.precision,
+        positive_weights=_positive_weights(config, kg),
     )
+
+
+def _positive_weights(config: RunConfig, kg: KnowledgeGraph) -> SubsamplingWeights | None:
+    """The weights of the positives a config asks for (``positive_weights``), on its device."""
+    if config.positive_weights == "none":
+        return None
+    return SubsamplingWeights(kg.train, kg.num_relations).to(config.device)
 
 
 def train(config: RunConfig, resume: bool = False, kg: KnowledgeGraph | None = None) -> dict:

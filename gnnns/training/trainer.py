@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import torch
@@ -24,7 +25,7 @@ from gnnns.training.distributed import SINGLE, Distributed, StepLoss, data_paral
 from gnnns.training.epoch_sums import EpochSums
 from gnnns.training.graph_scoring import FullGraphScoring, SubgraphScoring
 from gnnns.training.interrupts import INTERRUPT_SIGNALS, InterruptMixin, TrainingDiverged, TrainingInterrupted
-from gnnns.training.optim import PlateauSchedule, sparse_parameters
+from gnnns.training.optim import PlateauSchedule, StepSchedule, sparse_parameters
 
 __all__ = [
     "BEST",
@@ -111,8 +112,9 @@ class Trainer(BatchLossMixin, CheckpointMixin, InterruptMixin):
         checkpoint_seconds (float): also write it when this many seconds have passed since the
             last one; 0: never. (default: 0)
         distributed (Distributed, optional): this process's place in a distributed run; None: alone.
-        lr_schedule (PlateauSchedule, optional): stepped with the validation MRR after every
-            validation; its state is in the checkpoint. (default: None, a constant rate)
+        lr_schedule (PlateauSchedule or StepSchedule, optional): told each epoch's start
+            (``start_epoch``) and stepped with the validation MRR after every validation; its
+            state is in the checkpoint. (default: None, a constant rate)
         precision (str): ``"fp32"``, or ``"bf16"``: each step's forward pass (sampling, scoring,
             loss) runs under :func:`torch.autocast` with bfloat16, so matrix products (the 1-N
             ``[B, d] x [d, E]`` scores, batched candidate products, GNN and ConvE layers) take
@@ -121,6 +123,9 @@ class Trainer(BatchLossMixin, CheckpointMixin, InterruptMixin):
             negatives' diagnostics are always float32: bfloat16's 8-bit mantissa would tie close
             scores and change ranks.
             (default: ``"fp32"``)
+        positive_weights (callable, optional): ``positives [B, 3] -> [B]``, each positive's
+            weight in the batch's loss (:class:`~gnnns.training.SubsamplingWeights`), passed to
+            the loss as ``row_weight``; negative sampling only. (default: None, equal weights)
     """
 
     def __init__(
@@ -146,12 +151,13 @@ class Trainer(BatchLossMixin, CheckpointMixin, InterruptMixin):
         checkpoint_every: int = 0,
         checkpoint_seconds: float = 0.0,
         distributed: Distributed | None = None,
-        lr_schedule: PlateauSchedule | None = None,
+        lr_schedule: PlateauSchedule | StepSchedule | None = None,
         regularizer: str = "n3",
         relation_regularizer_weight: float | None = None,
         negative_sides: str = "random",
         num_head_negatives: int | None = None,
         precision: str = "fp32",
+        positive_weights: Callable[[Tensor], Tensor] | None = None,
     ):
         if budget_clock not in CLOCKS:
             raise ValueError(f"budget_clock must be one of {sorted(CLOCKS)}, got {budget_clock!r}")
@@ -175,6 +181,12 @@ class Trainer(BatchLossMixin, CheckpointMixin, InterruptMixin):
         if num_head_negatives is not None and negative_sides != "both":
             raise ValueError("num_head_negatives counts the head side's negatives: it needs negative_sides='both'")
         self.negative_sides, self.num_head_negatives = negative_sides, num_head_negatives
+        if positive_weights is not None:
+            if not isinstance(loader, TripleLoader):
+                raise ValueError("positive_weights weight negative-sampling positives; 1-N training has none")
+            if "row_weight" not in inspect.signature(loss.forward).parameters:
+                raise ValueError(f"positive_weights: the loss {type(loss).__name__} takes no row_weight")
+        self.positive_weights = positive_weights
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {list(PRECISIONS)}, got {precision!r}")
         self.precision = precision
@@ -265,6 +277,8 @@ class Trainer(BatchLossMixin, CheckpointMixin, InterruptMixin):
         """Train (the rest of) the next epoch, validate if due, record and save; returns whether
         to stop early."""
         record = self._train_epoch(self.epoch + 1, epochs)
+        if self.lr_schedule is not None:
+            record["lr"] = self.lr_schedule.lr
         self.epoch += 1
         self.sums = EpochSums()
         stop = self._validate(record) if self._validation_due(epochs) else False
@@ -275,6 +289,8 @@ class Trainer(BatchLossMixin, CheckpointMixin, InterruptMixin):
         return stop
 
     def _train_epoch(self, epoch: int, epochs: int) -> dict:
+        if self.lr_schedule is not None and self.lr_schedule.start_epoch(epoch):
+            self.print(f"epoch {epoch}: learning rate set to {self.lr_schedule.lr:.4g}")
         sums = self.sums
         start = time.perf_counter()
         steps_per_epoch = max(len(self.loader), 1)

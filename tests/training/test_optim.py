@@ -10,6 +10,7 @@ from gnnns.training.optim import (
     CombinedOptimizer,
     LazyAdam,
     PlateauSchedule,
+    StepSchedule,
     build_lr_schedule,
     build_optimizer,
     sparse_parameters,
@@ -244,6 +245,35 @@ def test_plateau_schedule_reaches_every_group_of_a_combined_optimizer_and_saves_
     assert fresh.state_dict() == state == {"best": 0.3, "bad": 0}
 
 
+def test_step_schedule_follows_torch_multistep_lr_on_epochs_in_every_group():
+    a = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.2)
+    b = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.4)
+    schedule = StepSchedule(CombinedOptimizer([a, b]), milestones=[2, 4], factor=0.1)
+    ref_opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.2)
+    ref = torch.optim.lr_scheduler.MultiStepLR(ref_opt, milestones=[2, 4], gamma=0.1)
+    changes = []
+    for epoch in range(1, 7):  # epoch e trains at 0.2 * 0.1 ** #{m < e}: 0.2, 0.2, 0.02, 0.02, 0.002, 0.002
+        changes.append(schedule.start_epoch(epoch))
+        assert a.param_groups[0]["lr"] == pytest.approx(ref_opt.param_groups[0]["lr"], rel=1e-12)
+        assert b.param_groups[0]["lr"] == pytest.approx(2 * ref_opt.param_groups[0]["lr"], rel=1e-12)
+        assert not schedule.step(0.5)  # validations do not move it
+        ref_opt.step()
+        ref.step()
+    assert changes == [False, False, True, False, True, False]
+    assert schedule.lr == pytest.approx(0.002)
+    # Built again (a resumed run) from an optimizer already at the lowered rate, with its saved
+    # state, it keeps the first rates as its base; a jump back to epoch 1 restores them.
+    resumed = StepSchedule(CombinedOptimizer([a, b]), milestones=[2, 4], factor=0.1)
+    resumed.load_state_dict(schedule.state_dict())
+    assert resumed.state_dict() == {"base": [0.2, 0.4]}
+    assert resumed.start_epoch(1) and b.param_groups[0]["lr"] == pytest.approx(0.4)
+    for bad in ([], [3, 2], [0], [2, 2], "10", [1.5]):
+        with pytest.raises(ValueError, match="increasing positive epoch numbers"):
+            StepSchedule(a, milestones=bad)
+    with pytest.raises(ValueError, match="factor must be > 0"):
+        StepSchedule(a, milestones=[1], factor=0.0)
+
+
 def test_build_lr_schedule_checks_its_settings():
     model = torch.nn.Linear(2, 2)
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
@@ -258,6 +288,12 @@ def test_build_lr_schedule_checks_its_settings():
         build_lr_schedule(RunConfig(lr_scheduler_options={"factor": 0.5}), opt)
     with pytest.raises(ValueError, match="0 < factor < 1"):
         build_lr_schedule(RunConfig(lr_scheduler="plateau", lr_scheduler_options={"factor": 1.5}), opt)
+    step = build_lr_schedule(RunConfig(lr_scheduler="step", lr_scheduler_options={"milestones": [188]}), opt)
+    assert isinstance(step, StepSchedule) and step.milestones == [188] and step.factor == 0.1
+    with pytest.raises(ValueError, match="'step' needs lr_scheduler_options milestones"):
+        build_lr_schedule(RunConfig(lr_scheduler="step", lr_scheduler_options={"factor": 0.5}), opt)
+    with pytest.raises(ValueError, match=r"'step' has no option \['patience'\]"):
+        build_lr_schedule(RunConfig(lr_scheduler="step", lr_scheduler_options={"milestones": [1], "patience": 2}), opt)
 
 
 @pytest.mark.parametrize("optimizer", ["sgd", "adagrad"])

@@ -165,6 +165,20 @@ def test_plateau_schedule_lowers_the_rate_after_validations_and_resumes_with_it(
         assert torch.equal(value, split["model"][key]), key
 
 
+def test_step_schedule_sets_each_epochs_rate_and_a_resumed_run_follows_it(tmp_path, ring_kg):
+    schedule = {"lr_scheduler": "step", "lr_scheduler_options": {"milestones": [1, 3], "factor": 0.5}}
+    train(config(tmp_path, "full", epochs=4, **schedule), kg=ring_kg)
+    records = [json.loads(x) for x in (tmp_path / "full" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["lr"] for r in records] == pytest.approx([0.05, 0.025, 0.025, 0.0125])
+    saved = load(tmp_path / "full" / "checkpoint.pt")
+    train(config(tmp_path, "split", epochs=2, **schedule), kg=ring_kg)
+    train(config(tmp_path, "split", epochs=4, **schedule), resume=True, kg=ring_kg)
+    split = load(tmp_path / "split" / "checkpoint.pt")
+    assert split["lr_schedule"] == saved["lr_schedule"] == {"base": [0.05]}
+    for key, value in saved["model"].items():
+        assert torch.equal(value, split["model"][key]), key
+
+
 def test_embedding_dropout_changes_training_but_not_evaluation(tmp_path, ring_kg):
     plain = train(config(tmp_path, "plain", epochs=2, eval_every=0), kg=ring_kg)
     dropped = train(
