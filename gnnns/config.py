@@ -61,9 +61,8 @@ class RunConfig:
     weight_decay: float = 0.0  # L2: adds weight_decay * theta to every gradient (a penalty weight_decay / 2 |theta|^2)
     relation_weight_decay: float | None = None  # the relation table's own weight decay; None: weight_decay
     lr_scheduler: str = "none"  # none | plateau (lower the rate when validation MRR stops improving) | step
-    lr_scheduler_options: dict = field(
-        default_factory=dict
-    )  # plateau: factor, patience, threshold, min_lr; step: milestones, factor
+    # plateau: factor, patience, threshold, min_lr; step: milestones (epochs), factor
+    lr_scheduler_options: dict = field(default_factory=dict)
     batch_size: int = 1024
     epochs: int = 15
     diagnostics_every: int = 10  # measure the negatives every N batches; 0: never

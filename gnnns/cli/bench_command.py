@@ -79,31 +79,39 @@ def _bench_list(reproductions: dict, scripts: dict, results: Path) -> int:
     for name, entry in reproductions.items():
         found = "yes" if load_result(results, name) is not None else "no"
         print(f"{name:<32} {'reproduction':<12} {entry['hardware']:<8} {found}")
+    commands = _result_commands(results)
     for name in scripts:
-        files = _script_results(results, name)
+        files = _script_results(commands, name)
         found = f"yes ({len(files)})" if files else "no"
         print(f"{name:<32} {'script':<12} {'cpu':<8} {found}")
     return 0
 
 
-def _script_results(results: Path, name: str) -> list[Path]:
-    """The result files a script wrote: ``NAME.json``, ``NAME_*.json`` (a script's ``--stem`` or
-    ``--output`` variants), and any other JSON whose ``command`` runs ``benchmarks/NAME.py``
-    (``budget_compare.py`` names its files by dataset)."""
+def _result_commands(results: Path) -> dict[Path, str | None]:
+    """Every script result file (``repro_*`` left out) with the ``command`` it records, if any."""
     import json
 
-    found = []
+    commands = {}
     for path in sorted(results.glob("*.json")):
         if path.stem.startswith("repro_"):
-            continue
-        if path.stem == name or path.stem.startswith(f"{name}_"):
-            found.append(path)
             continue
         try:
             record = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
-            continue
+            record = None
         command = record.get("command") if isinstance(record, dict) else None
-        if isinstance(command, str) and f"benchmarks/{name}.py" in command.split():
-            found.append(path)
-    return found
+        commands[path] = command if isinstance(command, str) else None
+    return commands
+
+
+def _script_results(commands: dict[Path, str | None], name: str) -> list[Path]:
+    """The result files a script wrote: ``NAME.json``, ``NAME_*.json`` (a script's ``--stem`` or
+    ``--output`` variants), and any other JSON whose ``command`` runs ``benchmarks/NAME.py``
+    (``budget_compare.py`` names its files by dataset)."""
+    return [
+        path
+        for path, command in commands.items()
+        if path.stem == name
+        or path.stem.startswith(f"{name}_")
+        or (command is not None and f"benchmarks/{name}.py" in command.split())
+    ]

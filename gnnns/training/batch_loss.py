@@ -52,7 +52,7 @@ class BatchLossMixin:
         # With both sides, each positive is two queries (its head's and its tail's): the loss is
         # the mean over both, each side a mean over the batch.
         loss = 0.0
-        weights = getattr(self, "positive_weights", None)
+        weights = self.positive_weights
         row_weight = {"row_weight": weights(positives)} if weights is not None else {}
         for negatives in sides:
             pos, neg = self.scoring.score_batch(
