@@ -12,6 +12,8 @@ PRECISIONS = ("fp32", "bf16")
 """Training precisions: ``fp32``, or ``bf16`` (matrix products under bfloat16 autocast)."""
 POSITIVE_WEIGHTS = ("none", "subsampling")
 """Weights of negative-sampling positives: equal, or :class:`~gnnns.training.SubsamplingWeights`."""
+NEGATIVE_SCORING = ("rows", "distinct")
+"""How negatives are scored: each row's own candidates, or the batch's distinct ones (LibKGE's)."""
 
 
 @dataclass
@@ -108,8 +110,8 @@ class RunConfig:
                 f"relation_weight_decay={self.relation_weight_decay}"
             )
         self._check_sides()
-        if self.negative_scoring not in ("rows", "distinct"):
-            raise ValueError(f"negative_scoring must be 'rows' or 'distinct', got {self.negative_scoring!r}")
+        if self.negative_scoring not in NEGATIVE_SCORING:
+            raise ValueError(f"negative_scoring must be one of {list(NEGATIVE_SCORING)}, got {self.negative_scoring!r}")
         if self.positive_weights not in POSITIVE_WEIGHTS:
             raise ValueError(f"positive_weights must be one of {list(POSITIVE_WEIGHTS)}, got {self.positive_weights!r}")
         if self.positive_weights != "none" and self.training != "negative":

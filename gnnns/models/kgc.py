@@ -9,14 +9,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from gnnns.config import NEGATIVE_SCORING
 from gnnns.models.chunked import chunked_match
 from gnnns.models.chunked import dense_rows as _dense_rows
 from gnnns.models.decoders.base import Decoder
 from gnnns.models.encoders.embedding import embedding_dropout
 from gnnns.models.encoders.graph_input import global_ids
-
-NEGATIVE_SCORING = ("rows", "distinct")
-"""How :meth:`KGCModel.score_batch` scores negatives: each row's own candidates, or the batch's distinct ones."""
 
 
 class KGCModel(nn.Module):
