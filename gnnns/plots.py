@@ -12,7 +12,7 @@ PANELS = [
     ("hardness", ("negatives", "hardness"), "mean score percentile"),
     ("false negatives (valid/test)", ("negatives", "false_negative_rate"), "share of negatives"),
     ("known training positives", ("negatives", "known_positive_rate"), "share of negatives"),
-    ("diversity", ("negatives", "distinct_share"), "distinct / drawn"),
+    ("diversity", ("negatives", "distinct_vs_uniform"), "distinct / uniform draws' distinct"),
     ("entropy", ("negatives", "normalized_entropy"), "entropy / log n"),
     ("sampling cost", ("negatives", "sample_share"), "share of step time"),
 ]

@@ -92,6 +92,26 @@ def sampled_hardness(negative_scores: Tensor, sample_scores: Tensor, negatives: 
     return torch.where(others > 0, estimate, torch.full_like(estimate, 0.5)).float()
 
 
+def expected_distinct(draws: float, num_entities: int) -> float:
+    r"""Expected number of distinct entities among ``draws`` drawn uniformly with replacement
+    from ``num_entities``:
+
+    .. math::
+        \mathbb{E}[\text{distinct}] = E \left(1 - \left(1 - \tfrac{1}{E}\right)^{n}\right)
+
+    (each entity is missed by all :math:`n` draws with probability :math:`(1 - 1/E)^n`). It is
+    :math:`n` for :math:`n \ll E` and tends to :math:`E` once :math:`n \gg E`, so a batch's
+    distinct count divided by it reads 1 for uniform draws at any batch size, where the
+    distinct share (distinct / drawn) falls to :math:`E / n` for every sampler once a batch
+    draws more negatives than there are entities.
+    """
+    if draws <= 0:
+        return 0.0
+    if num_entities <= 1:
+        return float(min(num_entities, 1))
+    return num_entities * -math.expm1(draws * math.log1p(-1.0 / num_entities))
+
+
 def entropy_of(entities: Tensor) -> float:
     r"""Shannon entropy (nats) of the empirical distribution of the given ids,
     :math:`-\sum_e p_e \log p_e`."""
@@ -116,7 +136,11 @@ class NegativeDiagnostics:
     * ``false_negative_rate``: share of negatives that are true triples of the valid or test
       split. Only this evaluator looks at held-out triples; nothing of it reaches the sampler.
       ``known_positive_rate`` is the share that are training triples (what filtering removes);
-    * ``distinct_share``: distinct negative entities / negatives in the batch, and ``entropy``
+    * ``distinct_share``: distinct negative entities / negatives in the batch;
+      ``distinct_vs_uniform``: distinct negative entities / the number uniform draws of the same
+      count would give in expectation (:func:`expected_distinct`): about 1 for uniform
+      negatives at any batch size, below 1 for samplers that concentrate on fewer entities
+      (hard or cached negatives), above 1 for ones that spread wider; and ``entropy``
       (nats) of the batch's negative entities with ``normalized_entropy`` = entropy /
       :math:`\log \min(n, E)`, 1 when every negative is a different entity;
     * and on every batch the cost: ``sample_ms`` per batch and ``sample_share`` of step time
@@ -192,7 +216,9 @@ class NegativeDiagnostics:
         self._add("false_negative_rate", float((in_any & ~in_train & valid).sum()), n)
         self._add("known_positive_rate", float((in_train & valid).sum()), n)
         drawn = entities[valid]
-        self._add("distinct_share", float(torch.unique(drawn).numel()), n)
+        distinct = float(torch.unique(drawn).numel())
+        self._add("distinct_share", distinct, n)
+        self._add("distinct_vs_uniform", distinct, expected_distinct(n, self.num_entities))
         entropy = entropy_of(drawn)
         self._add("entropy", entropy, 1)
         self._add("normalized_entropy", entropy / max(math.log(min(n, self.num_entities)), 1e-12), 1)

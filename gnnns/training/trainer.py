@@ -447,5 +447,6 @@ def _describe(negatives: dict | None) -> str:
         return ""
     return (
         f"  negatives: hardness {negatives['hardness']:.2f}, false {100 * negatives['false_negative_rate']:.2f}%, "
-        f"distinct {negatives['distinct_share']:.2f}, sampling {100 * negatives.get('sample_share', 0):.0f}% of a step"
+        f"distinct {negatives['distinct_vs_uniform']:.2f}× uniform's, "
+        f"sampling {100 * negatives.get('sample_share', 0):.0f}% of a step"
     )

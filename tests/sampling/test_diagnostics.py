@@ -5,7 +5,14 @@ import torch
 
 from gnnns.data import KnowledgeGraph
 from gnnns.sampling import Negatives
-from gnnns.sampling.diagnostics import NegativeDiagnostics, entropy_of, hardness, sampled_hardness, sorted_rows
+from gnnns.sampling.diagnostics import (
+    NegativeDiagnostics,
+    entropy_of,
+    expected_distinct,
+    hardness,
+    sampled_hardness,
+    sorted_rows,
+)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
@@ -84,10 +91,37 @@ def test_false_negative_and_known_positive_rates(tiny_kg):
     assert summary["false_negative_rate"] == pytest.approx(1 / 8)
     assert summary["known_positive_rate"] == pytest.approx(2 / 8)
     assert summary["distinct_share"] == pytest.approx(5 / 8)
+    # 8 uniform draws from 6 entities give 6 (1 - (5/6)^8) = 4.6046 distinct ones on average.
+    assert summary["distinct_vs_uniform"] == pytest.approx(5 / 4.60465, rel=1e-4)
     counts = torch.tensor([3.0, 2.0, 1.0, 1.0, 1.0])  # entity 0 three times, 1 twice, 3, 4, 5 once
     p = counts / counts.sum()
     assert summary["entropy"] == pytest.approx(float(-(p * p.log()).sum()))
     assert summary["normalized_entropy"] == pytest.approx(summary["entropy"] / math.log(6))
+
+
+def test_expected_distinct_by_hand_and_by_enumeration():
+    assert expected_distinct(0, 10) == 0.0
+    assert expected_distinct(1, 10) == pytest.approx(1.0)
+    assert expected_distinct(2, 10) == pytest.approx(1.9)  # the second draw repeats the first with p 1/10
+    assert expected_distinct(5, 1) == 1.0
+    assert expected_distinct(10**9, 1000) == pytest.approx(1000.0)
+    # Every one of the 4^3 equally likely sequences of 3 draws from 4 entities, counted.
+    sequences = [(a, b, c) for a in range(4) for b in range(4) for c in range(4)]
+    assert expected_distinct(3, 4) == pytest.approx(sum(len(set(s)) for s in sequences) / len(sequences))
+
+
+@pytest.mark.parametrize("draws", [300, 5000])  # fewer and more negatives in a batch than entities
+def test_uniform_negatives_are_as_diverse_as_uniform_and_repeated_ones_less(tiny_kg, draws):
+    kg = KnowledgeGraph(tiny_kg.train, tiny_kg.valid, tiny_kg.test, num_entities=1000, num_relations=1)
+    generator = torch.Generator().manual_seed(0)
+    uniform, narrow = NegativeDiagnostics(kg, every=1), NegativeDiagnostics(kg, every=1)
+    positives = torch.tensor([[0, 0, 1]])
+    for _ in range(50):
+        entities = torch.randint(1000, (1, draws), generator=generator)
+        uniform.observe(positives, Negatives(entities, torch.tensor([False])))
+        narrow.observe(positives, Negatives(entities % 100, torch.tensor([False])))  # 100 entities only
+    assert uniform.summary()["distinct_vs_uniform"] == pytest.approx(1.0, abs=0.01)
+    assert narrow.summary()["distinct_vs_uniform"] < 0.5
 
 
 def test_negatives_of_weight_zero_do_not_count(tiny_kg):

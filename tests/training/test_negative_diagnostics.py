@@ -25,6 +25,8 @@ def test_every_epoch_logs_the_negatives(tmp_path, ring_kg):
         # About one uniform corruption in 60 hits a training triple of the ring (one answer of 60).
         assert 0.0 < negatives["known_positive_rate"] < 0.1
         assert 0.0 < negatives["distinct_share"] <= 1.0
+        # 32 x 8 uniform draws from the ring's 60 entities: as many distinct ones as uniform draws give.
+        assert negatives["distinct_vs_uniform"] == pytest.approx(1.0, abs=0.05)
         assert 0.0 < negatives["sample_share"] < 1.0
     # Uniform negatives: their mean percentile among all entities is about one half, whatever the model.
     hardness = [r["negatives"]["hardness"] for r in records]
