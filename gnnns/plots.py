@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-# (panel title, where the value lives in a metrics.jsonl record, y-axis label)
+# (panel title, where the value lives in a metrics.jsonl record, y-axis label); of entries with
+# the same title the first with data is drawn (runs recorded before distinct_vs_uniform existed
+# get the distinct share).
 PANELS = [
     ("training loss", ("loss",), "loss"),
     ("validation MRR", ("valid", "mrr"), "filtered MRR"),
@@ -13,6 +15,7 @@ PANELS = [
     ("false negatives (valid/test)", ("negatives", "false_negative_rate"), "share of negatives"),
     ("known training positives", ("negatives", "known_positive_rate"), "share of negatives"),
     ("diversity", ("negatives", "distinct_vs_uniform"), "distinct / uniform draws' distinct"),
+    ("diversity", ("negatives", "distinct_share"), "distinct / drawn"),
     ("entropy", ("negatives", "normalized_entropy"), "entropy / log n"),
     ("sampling cost", ("negatives", "sample_share"), "share of step time"),
 ]
@@ -51,6 +54,19 @@ def _series(records: list[dict], keys: tuple[str, ...]) -> tuple[list[int], list
     return epochs, values
 
 
+def panels_for(runs: list[list[dict]]) -> list[tuple[str, tuple[str, ...], str]]:
+    """The :data:`PANELS` entries to draw for these runs' records: those with data in some run,
+    and of entries sharing a title only the first."""
+    with_data = [p for p in PANELS if any(_series(records, p[1])[0] for records in runs)]
+    titles = set()
+    chosen = []
+    for panel in with_data:
+        if panel[0] not in titles:
+            titles.add(panel[0])
+            chosen.append(panel)
+    return chosen
+
+
 def plot_runs(run_dirs: list[str | Path], output: str | Path | None = None, labels: list[str] | None = None) -> Path:
     """Draw every run's curves, one panel per measurement, and save a PNG.
 
@@ -70,7 +86,7 @@ def plot_runs(run_dirs: list[str | Path], output: str | Path | None = None, labe
 
     runs = [read_metrics(d) for d in run_dirs]
     labels = labels or [Path(d).name for d in run_dirs]
-    panels = [p for p in PANELS if any(_series(r, p[1])[0] for r in runs)]
+    panels = panels_for(runs)
     if not panels:
         raise ValueError(f"no per-epoch measurements to draw in {[str(d) for d in run_dirs]}")
     columns = min(4, len(panels))

@@ -3,7 +3,7 @@ import json
 import pytest
 
 from gnnns.cli import main
-from gnnns.plots import plot_runs, read_metrics
+from gnnns.plots import panels_for, plot_runs, read_metrics
 from gnnns.training.run import train
 from tests.graphs import small_run
 
@@ -41,6 +41,14 @@ def test_plot_draws_a_png_for_one_or_several_runs(tmp_path, ring_kg):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert main(["plot", str(tmp_path / "a"), str(tmp_path / "b"), "--output", str(tmp_path / "both.png")]) == 0
     assert (tmp_path / "both.png").stat().st_size > 1000
+
+
+def test_diversity_panel_falls_back_to_the_share_for_older_runs():
+    new = [{"epoch": 1, "loss": 1.0, "negatives": {"distinct_share": 0.2, "distinct_vs_uniform": 0.98}}]
+    old = [{"epoch": 1, "loss": 1.0, "negatives": {"distinct_share": 0.2}}]
+    assert [p[1] for p in panels_for([new])] == [("loss",), ("negatives", "distinct_vs_uniform")]
+    assert [p[1] for p in panels_for([old])] == [("loss",), ("negatives", "distinct_share")]
+    assert [p[1] for p in panels_for([old, new])] == [("loss",), ("negatives", "distinct_vs_uniform")]
 
 
 def test_plot_names_the_bad_line(tmp_path):
