@@ -57,14 +57,11 @@ def _series(records: list[dict], keys: tuple[str, ...]) -> tuple[list[int], list
 def panels_for(runs: list[list[dict]]) -> list[tuple[str, tuple[str, ...], str]]:
     """The :data:`PANELS` entries to draw for these runs' records: those with data in some run,
     and of entries sharing a title only the first."""
-    with_data = [p for p in PANELS if any(_series(records, p[1])[0] for records in runs)]
-    titles = set()
-    chosen = []
-    for panel in with_data:
-        if panel[0] not in titles:
-            titles.add(panel[0])
-            chosen.append(panel)
-    return chosen
+    chosen: dict[str, tuple[str, tuple[str, ...], str]] = {}
+    for panel in PANELS:
+        if panel[0] not in chosen and any(_series(records, panel[1])[0] for records in runs):
+            chosen[panel[0]] = panel
+    return list(chosen.values())
 
 
 def plot_runs(run_dirs: list[str | Path], output: str | Path | None = None, labels: list[str] | None = None) -> Path:

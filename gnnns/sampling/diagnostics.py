@@ -108,7 +108,7 @@ def expected_distinct(draws: float, num_entities: int) -> float:
     if draws <= 0:
         return 0.0
     if num_entities <= 1:
-        return float(min(num_entities, 1))
+        return float(num_entities)
     return num_entities * -math.expm1(draws * math.log1p(-1.0 / num_entities))
 
 

@@ -445,8 +445,10 @@ def _describe(negatives: dict | None) -> str:
     """A short account of the epoch's negatives for the progress line."""
     if not negatives or "hardness" not in negatives:
         return ""
+    # An epoch resumed from a checkpoint written before distinct_vs_uniform existed may lack it.
+    diversity = negatives.get("distinct_vs_uniform")
     return (
         f"  negatives: hardness {negatives['hardness']:.2f}, false {100 * negatives['false_negative_rate']:.2f}%, "
-        f"distinct {negatives['distinct_vs_uniform']:.2f}× uniform's, "
-        f"sampling {100 * negatives.get('sample_share', 0):.0f}% of a step"
+        + (f"distinct {diversity:.2f}× uniform's, " if diversity is not None else "")
+        + f"sampling {100 * negatives.get('sample_share', 0):.0f}% of a step"
     )
