@@ -88,7 +88,10 @@ VARIANTS.update({name: ["--sampler", "uniform", *flags] for name, flags in SIDES
 # CPU seconds of training per run (two threads: about half of it in wall time).
 BUDGETS = {"fb15k-237": 180.0, "wn18rr": 180.0, "codex-s": 90.0}
 
-DIAGNOSTICS = ("hardness", "false_negative_rate", "known_positive_rate", "distinct_share", "sample_share", "sample_ms")
+DIAGNOSTICS = (
+    "hardness", "false_negative_rate", "known_positive_rate", "distinct_share", "distinct_vs_uniform",
+    "sample_share", "sample_ms",
+)  # fmt: skip
 
 
 def run_one(dataset: str, variant: str, budget: float, out: Path) -> dict:
@@ -132,8 +135,11 @@ def markdown(rows: list[dict], machine: dict) -> str:
         "batch 1024, trained until the budget of process CPU seconds is spent, then filtered test metrics "
         "(both sides). Diagnostics are means over the run's epochs: hardness = mean percentile of a "
         "negative's score among all entities (0.5 = uniform), false = share of negatives that are valid/test "
-        "triples, known = share that are training triples, distinct = distinct negatives / drawn per batch, "
-        "cost = sampling time as a share of the training step.",
+        "triples, known = share that are training triples, distinct = distinct negative entities / negatives "
+        "drawn per batch (it cannot exceed entities / drawn, which is where uniform sits once a batch draws "
+        "more negatives than there are entities), vs uniform = distinct negative entities / the number "
+        "expected from as many uniform draws, E(1 - (1 - 1/E)^n) (1 = as spread as uniform, below 1 = "
+        "concentrated on fewer entities), cost = sampling time as a share of the training step.",
         "",
     ]
     for dataset in dict.fromkeys(r["dataset"] for r in rows):
@@ -142,18 +148,19 @@ def markdown(rows: list[dict], machine: dict) -> str:
         lines += [
             f"## {dataset} (budget {budget:g} CPU s)",
             "",
-            "| sampler | test MRR | Hits@10 | epochs | hardness | false % | known % | distinct | cost % of step "
-            "| ms / batch |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+            "| sampler | test MRR | Hits@10 | epochs | hardness | false % | known % | distinct | vs uniform "
+            "| cost % of step | ms / batch |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for r in part:
             if "error" in r:
-                lines.append(f"| {r['sampler']} | failed: {r['error']} | | | | | | | | |")
+                lines.append(f"| {r['sampler']} | failed: {r['error']} | | | | | | | | | |")
                 continue
             lines.append(
                 f"| {r['sampler']} | {r['test']['mrr']:.4f} | {r['test']['hits@10']:.4f} | {r['epochs']} | "
                 f"{_f(r['hardness'], 3)} | {_f(r['false_negative_rate'], 2, 100)} | "
                 f"{_f(r['known_positive_rate'], 2, 100)} | {_f(r['distinct_share'], 3)} | "
+                f"{_f(r.get('distinct_vs_uniform'), 3)} | "
                 f"{_f(r['sample_share'], 1, 100)} | {_f(r['sample_ms'], 1)} |"
             )
         lines.append("")
