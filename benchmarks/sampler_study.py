@@ -160,7 +160,7 @@ def markdown(rows: list[dict], machine: dict) -> str:
                 f"| {r['sampler']} | {r['test']['mrr']:.4f} | {r['test']['hits@10']:.4f} | {r['epochs']} | "
                 f"{_f(r['hardness'], 3)} | {_f(r['false_negative_rate'], 2, 100)} | "
                 f"{_f(r['known_positive_rate'], 2, 100)} | {_f(r['distinct_share'], 3)} | "
-                f"{_f(r.get('distinct_vs_uniform'), 3)} | "
+                f"{_f(r['distinct_vs_uniform'], 3)} | "
                 f"{_f(r['sample_share'], 1, 100)} | {_f(r['sample_ms'], 1)} |"
             )
         lines.append("")
