@@ -134,6 +134,30 @@ def gnnns_cmd() -> list[str]:
     return [exe] if exe else [sys.executable, "-m", "gnnns.cli"]
 
 
+def shown_command(cmd: list[str]) -> str:
+    """``cmd`` as a line to paste into a shell at the repository root: the interpreter as
+    ``python``, the gnnns console script as ``gnnns``, and paths inside this checkout (also after
+    ``--flag=``) relative to it, so results files do not record where the checkout happened to be."""
+    gnnns = shutil.which("gnnns")
+    words = []
+    for word in cmd:
+        if word == sys.executable:
+            word = "python"
+        elif gnnns is not None and word == gnnns:
+            word = "gnnns"
+        else:
+            flag, eq, value = word.rpartition("=") if word.startswith("--") else ("", "", word)
+            if Path(value).is_absolute() and Path(value).resolve().is_relative_to(REPO):
+                word = flag + eq + Path(value).resolve().relative_to(REPO).as_posix()
+        words.append(word)
+    return shlex.join(words)
+
+
+def this_command() -> str:
+    """The command line that started this benchmark script, as :func:`shown_command` writes it."""
+    return shown_command(["python", f"benchmarks/{Path(sys.argv[0]).name}", *sys.argv[1:]])
+
+
 def machine_info() -> dict:
     try:
         load = os.getloadavg()
@@ -283,7 +307,7 @@ def save(stem: str, payload: dict, markdown: str) -> None:
     unless the payload names one, so ``gnnns bench list`` can tell which script wrote the file."""
     RESULTS.mkdir(parents=True, exist_ok=True)
     if "command" not in payload:
-        payload = {**payload, "command": shlex.join(["python", f"benchmarks/{Path(sys.argv[0]).name}", *sys.argv[1:]])}
+        payload = {**payload, "command": this_command()}
     (RESULTS / f"{stem}.json").write_text(json.dumps(payload, indent=2) + "\n")
     (RESULTS / f"{stem}.md").write_text(markdown)
     print(markdown)

@@ -20,9 +20,8 @@ import argparse
 import json
 import os
 import statistics
-import sys
 
-from _common import RESULTS, child_env, child_step_timing, machine_info, run_worker, save, timed_steps
+from _common import RESULTS, child_env, child_step_timing, machine_info, run_worker, save, this_command, timed_steps
 
 CONFIGS = [
     "libkge-transe-fb15k237",  # negative sampling, batch 128: small tensors
@@ -147,7 +146,7 @@ def main() -> None:
         "configs": args.configs,
         "rows": rows,
         "summary": summarise(rows, args.configs),
-        "command": " ".join(["python benchmarks/allocator.py", *sys.argv[1:]]),
+        "command": this_command(),
     }
     save("allocator", payload, markdown(payload))
 

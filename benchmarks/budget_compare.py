@@ -53,7 +53,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from _common import REPO, RESULTS, machine_info, machine_line, run_worker, save
+from _common import REPO, RESULTS, machine_info, machine_line, run_worker, save, shown_command
 
 DIM, BATCH, NEG, TEMP, LR = 200, 512, 128, 1.0, 1e-3
 # The NSSA margin of each model: the RotatE paper's 9 for the distance, none for DistMult's product.
@@ -436,7 +436,7 @@ def main() -> None:
             out["process_seconds"] = wall
         except RuntimeError as err:
             out = dict(error=str(err)[-2000:])
-        out["command"] = "python " + shlex.join(argv)  # run from the repository root
+        out["command"] = shown_command(["python", *argv])
         if existing is not None:
             out["merged"] = dict(machine=machine_info(), date=time.strftime("%Y-%m-%d %H:%M"))
         sides[side] = out

@@ -23,11 +23,10 @@ import argparse
 import json
 import os
 import statistics
-import sys
 import time
 
 import torch
-from _common import RESULTS, alternating_footer, machine_info, save
+from _common import RESULTS, alternating_footer, machine_info, save, this_command
 
 from gnnns.data import KnowledgeGraph
 from gnnns.losses import SoftmaxCrossEntropyLoss
@@ -118,7 +117,7 @@ def main() -> None:
     machine = machine_info()
     rows = [measure(name, k, args) for name in args.models for k in args.negatives]
     machine["loadavg_at_end"] = os.getloadavg()
-    command = " ".join(["python benchmarks/candidate_scoring.py", *sys.argv[1:]])
+    command = this_command()
     payload = {"machine": machine, "entities": args.entities, "batch_size": args.batch_size, "dims": DIMS}
     payload.update(repeats=args.repeats, rows=rows, command=command)
     save("candidate_scoring", payload, markdown(payload))

@@ -18,11 +18,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
 
 import torch
-from _common import RESULTS, describe, endless, machine_info, registry_trainer, save
+from _common import RESULTS, describe, endless, machine_info, registry_trainer, save, this_command
 
 CONFIGS = [
     "libkge-transe-fb15k237",  # batch 128, 61 + 192 negatives, 14,541 entities
@@ -139,7 +138,7 @@ def main() -> None:
         print(json.dumps(row), flush=True)
         rows.append(row)
     machine["loadavg_at_end"] = os.getloadavg()
-    command = " ".join(["python benchmarks/diagnostics_cost.py", *sys.argv[1:]])
+    command = this_command()
     payload = {"machine": machine, "blocks": args.blocks, "threads": args.threads, "rows": rows, "command": command}
     save(args.output, payload, markdown(payload))
 

@@ -61,14 +61,24 @@ import itertools
 import json
 import os
 import resource
-import shlex
 import statistics
 import sys
 import time
 from pathlib import Path
 
 import torch
-from _common import DATASET, RESULTS, child_env, data_root, fmt, machine_info, machine_line, run_worker, save
+from _common import (
+    DATASET,
+    RESULTS,
+    child_env,
+    data_root,
+    fmt,
+    machine_info,
+    machine_line,
+    run_worker,
+    save,
+    shown_command,
+)
 
 MODELS = ("rgcn", "compgcn")
 SIDES = ("pykeen", "gnnns")
@@ -443,8 +453,8 @@ def run_side(side: str, model: str, mode: str, args) -> dict:
     try:
         out, wall = run_worker(cmd, env=child_env())
     except (RuntimeError, IndexError) as err:
-        return dict(error=str(err)[-3000:], command="python " + shlex.join(cmd))
-    out.update(process_seconds=wall, command="python " + shlex.join(cmd))
+        return dict(error=str(err)[-3000:], command=shown_command(["python", *cmd]))
+    out.update(process_seconds=wall, command=shown_command(["python", *cmd]))
     return out
 
 

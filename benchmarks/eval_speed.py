@@ -47,6 +47,7 @@ from _common import (
     machine_line,
     run_worker,
     save,
+    shown_command,
     triples_factory,
     write_subset_root,
 )
@@ -158,7 +159,7 @@ def gnnns_evaluate(run_dir: Path, kg: dict, test: torch.Tensor, extra: list[str]
         if isinstance(m.get(side), dict):
             metrics[side] = dict(mrr=m[side].get("mrr"), hits_at_10=m[side].get("hits@10", m[side].get("hits_at_10")))
     return dict(
-        command=shlex.join(cmd),
+        command=shown_command(cmd),
         process_seconds=wall,
         eval_seconds=report.get("seconds"),
         test_triples=len(test),
@@ -211,7 +212,7 @@ def brief_train(run_dir: Path, kg: dict, n: int, seed: int) -> str:
     with tempfile.TemporaryDirectory(prefix="gnnns_bench_") as tmp:
         env = child_env(write_subset_root(kg, Path(tmp), train=train))
         subprocess.run(cmd, check=True, capture_output=True, env=env, cwd=REPO)
-    return shlex.join(cmd) + f"  (GNNNS_DATA: a copy with {n:,} random training triples)"
+    return shown_command(cmd) + f"  (GNNNS_DATA: a copy with {n:,} random training triples)"
 
 
 def main() -> None:
@@ -268,7 +269,7 @@ def main() -> None:
         worker += (["--max-test", str(n)] if n else []) + (["--l1"] if l1 else [])
         out, wall = run_worker(worker)
         shown = [w if w != str(weights) else "WEIGHTS.pt" for w in worker]  # exported from RUN_DIR
-        return dict(out, process_seconds=wall, command="python " + shlex.join(shown))
+        return dict(out, process_seconds=wall, command=shown_command(["python", *shown]))
 
     extra = shlex.split(args.gnnns_args)
     sides: dict[str, dict] = {}

@@ -15,11 +15,10 @@ import argparse
 import json
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
-from _common import REPO, RESULTS, child_env, gnnns_cmd, machine_info, machine_line, save
+from _common import REPO, RESULTS, child_env, gnnns_cmd, machine_info, machine_line, save, this_command
 
 CONFIGS = {
     "compgcn": ("examples/configs/compgcn_conve_fb15k237.yaml", 0.355, "Vashishth et al. (2020), CompGCN corr + ConvE"),
@@ -70,7 +69,7 @@ def main() -> None:
         if "valid" in r
     ]
     machine["loadavg_at_end"] = os.getloadavg()
-    command = f"python benchmarks/gnn_quality.py {' '.join(sys.argv[1:])}"
+    command = this_command()
     payload = {
         "name": args.name,
         "config": config,

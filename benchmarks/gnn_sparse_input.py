@@ -23,10 +23,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 from pathlib import Path
 
-from _common import RESULTS, child_env, machine_info, run_worker, save
+from _common import RESULTS, child_env, machine_info, run_worker, save, this_command
 
 SCALE_SCRIPT = Path(__file__).resolve().parent / "scale_wikikg2.py"
 
@@ -65,7 +64,7 @@ def main() -> None:
         row["ratio"] = row["dense"]["seconds_per_step"] / row["sparse"]["seconds_per_step"]
         rows.append(row)
     machine["loadavg_at_end"] = os.getloadavg()
-    command = " ".join(["python benchmarks/gnn_sparse_input.py", *sys.argv[1:]])
+    command = this_command()
     payload = {"machine": machine, "steps": args.steps, "threads": args.threads, "rows": rows, "command": command}
     save("gnn_sparse_input", payload, markdown(payload))
 

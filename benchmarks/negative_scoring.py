@@ -26,11 +26,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
 
 import torch
-from _common import RESULTS, alternating_footer, describe, endless, machine_info, registry_trainer, save
+from _common import RESULTS, alternating_footer, describe, endless, machine_info, registry_trainer, save, this_command
 
 CONFIGS = [
     "libkge-transe-fb15k237",  # batch 128, 61 + 192 negatives, d = 128, 14,541 entities
@@ -141,7 +140,7 @@ def main() -> None:
         print(json.dumps(row), flush=True)
         rows.append(row)
     machine["loadavg_at_end"] = os.getloadavg()
-    command = " ".join(["python benchmarks/negative_scoring.py", *sys.argv[1:]])
+    command = this_command()
     payload = {"machine": machine, "blocks": args.blocks, "block": args.block, "threads": args.threads}
     payload.update(rows=rows, command=command)
     save("negative_scoring", payload, markdown(payload))

@@ -22,7 +22,7 @@ import os
 import subprocess
 import sys
 
-from _common import RESULTS, child_env, child_step_timing, machine_info, run_worker, save
+from _common import RESULTS, child_env, child_step_timing, machine_info, run_worker, save, this_command
 
 CONFIGS = [
     "libkge-transe-fb15k237",  # negative sampling: batch 128, small elementwise kernels
@@ -107,7 +107,7 @@ def main() -> None:
             order = list(POLICIES) if load == "free" else list(reversed(POLICIES))
             rows += [measure(name, policy, load, args.seconds, args.threads) for policy in order]
     machine["loadavg_at_end"] = os.getloadavg()
-    command = " ".join(["python benchmarks/omp_wait.py", *sys.argv[1:]])
+    command = this_command()
     payload = {
         "machine": machine,
         "seconds": args.seconds,

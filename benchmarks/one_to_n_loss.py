@@ -25,12 +25,11 @@ import argparse
 import json
 import os
 import statistics
-import sys
 import time
 
 import torch
 import torch.nn.functional as F
-from _common import RESULTS, alternating_footer, machine_info, save
+from _common import RESULTS, alternating_footer, machine_info, save, this_command
 
 from gnnns.losses import BCELoss, SoftmaxCrossEntropyLoss
 from gnnns.models.encoders.embedding import embedding_dropout as _dropout
@@ -122,7 +121,7 @@ def main() -> None:
         row["max_gradient_difference"] = None  # different masks by design; both are inverted dropout with rate p
         rows.append(row)
     machine["loadavg_at_end"] = os.getloadavg()
-    command = " ".join(["python benchmarks/one_to_n_loss.py", *sys.argv[1:]])
+    command = this_command()
     payload = {"machine": machine, "queries": b, "entities": e, "dim": args.dim, "repeats": args.repeats}
     payload.update(rows=rows, command=command)
     save("one_to_n_loss", payload, markdown(payload))

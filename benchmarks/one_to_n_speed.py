@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shlex
 import shutil
 import subprocess
 import tempfile
@@ -49,6 +48,7 @@ from _common import (
     machine_line,
     run_worker,
     save,
+    shown_command,
     write_subset_root,
 )
 
@@ -151,7 +151,7 @@ def run_gnnns(args, kg: dict, train: torch.Tensor) -> dict:
     rows = [json.loads(ln) for ln in (run_dir / "metrics.jsonl").read_text().splitlines() if ln.strip()]
     rows = [r for r in rows if "train_seconds" in r]
     return dict(
-        command=shlex.join(cmd),
+        command=shown_command(cmd),
         process_seconds=wall,
         train_seconds=sum(float(r["train_seconds"]) for r in rows),
         losses=[r.get("loss") for r in rows],
@@ -192,7 +192,7 @@ def main() -> None:
             worker += ["--loss", args.loss]
             worker += ["--max-triples", str(args.max_triples)] if args.max_triples else []
             out, wall = run_worker(worker)
-            out.update(process_seconds=wall, command="python " + shlex.join(worker))
+            out.update(process_seconds=wall, command=shown_command(["python", *worker]))
             sides["pykeen"] = out
         elif side == "gnnns":
             sides["gnnns"] = run_gnnns(args, kg, train)

@@ -23,7 +23,6 @@ import json
 import os
 import statistics
 import subprocess
-import sys
 import time
 
 import torch
@@ -37,6 +36,7 @@ from _common import (
     machine_info,
     registry_trainer,
     save,
+    this_command,
 )
 
 SPEED_CONFIGS = [
@@ -205,7 +205,7 @@ def main() -> None:
         names = args.configs or ["umls-complex-1vsall"]
         rows = [train_once(name, precision, args.threads) for name in names for precision in ("fp32", "bf16")]
     machine["loadavg_at_end"] = os.getloadavg()
-    command = " ".join(["python benchmarks/precision.py", *sys.argv[1:]])
+    command = this_command()
     payload = {"machine": machine, "repeats": args.repeats, "threads": args.threads, "rows": rows, "command": command}
     save(stem, payload, render(payload))
 

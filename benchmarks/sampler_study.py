@@ -20,12 +20,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shlex
 import subprocess
 import time
 from pathlib import Path
 
-from _common import REPO, RESULTS, child_env, gnnns_cmd, machine_info, save
+from _common import REPO, RESULTS, child_env, gnnns_cmd, machine_info, save, shown_command
 
 MODEL = [
     "--model", "complex", "--dim", "100", "--loss", "sce", "--num-negatives", "64", "--batch-size", "1024",
@@ -103,7 +102,7 @@ def run_one(dataset: str, variant: str, budget: float, out: Path) -> dict:
     proc = subprocess.run(command, capture_output=True, text=True, env=child_env(), cwd=REPO)
     wall = time.perf_counter() - start
     row = {"dataset": dataset, "sampler": variant, "budget_cpu_seconds": budget, "wall_seconds": wall}
-    row["command"] = shlex.join(["gnnns", *command[len(gnnns_cmd()) :]])
+    row["command"] = shown_command(["gnnns", *command[len(gnnns_cmd()) :]])
     if proc.returncode:
         row["error"] = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else f"exit {proc.returncode}"
         print(f"  {variant}: FAILED {row['error']}", flush=True)

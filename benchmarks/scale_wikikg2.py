@@ -45,12 +45,11 @@ import math
 import os
 import resource
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import torch
-from _common import RESULTS, child_env, machine_info, run_worker, save
+from _common import RESULTS, child_env, machine_info, run_worker, save, this_command
 
 SCRIPT = Path(__file__).resolve()
 SAMPLERS = ("uniform", "bernoulli", "khop", "typed")
@@ -683,7 +682,7 @@ def plot(p: dict, path: Path) -> None:
 
 def _public_args(args) -> dict:
     out = {k: v for k, v in vars(args).items() if k not in ("worker", "scale", "sampler", "render_only")}
-    out["command"] = " ".join(["python benchmarks/scale_wikikg2.py", *sys.argv[1:]])
+    out["command"] = this_command()
     return out
 
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shlex
 import tempfile
 import time
 from pathlib import Path
@@ -39,6 +38,7 @@ from _common import (
     machine_line,
     run_worker,
     save,
+    shown_command,
     triples_factory,
     write_subset_root,
 )
@@ -135,7 +135,7 @@ def run_gnnns(args, kg: dict, n_triples: int) -> dict:
     rows = [r for r in rows if "train_seconds" in r]
     seconds = sum(float(r["train_seconds"]) for r in rows)
     return dict(
-        command=shlex.join(cmd),
+        command=shown_command(cmd),
         process_seconds=wall,
         train_seconds=seconds,
         reported_triples_per_second=[r.get("triples_per_second") for r in rows],
@@ -188,7 +188,7 @@ def main() -> None:
                 str(args.seed),
             ] + (["--max-triples", str(args.max_triples)] if args.max_triples else [])
             out, wall = run_worker(worker)
-            out.update(process_seconds=wall, command="python " + shlex.join(worker))
+            out.update(process_seconds=wall, command=shown_command(["python", *worker]))
             sides["pykeen"] = out
         elif side == "gnnns":
             try:

@@ -121,6 +121,7 @@ def test_run_reproduction_writes_the_run_metrics_and_its_context(tmp_path):
     assert saved["config"] == "benchmarks/configs/tiny.yaml" and saved["overrides"] == {"epochs": 1}
     assert saved["published"] == {"mrr": 0.5, "hits@10": 0.7, "source": "Doe, 2020"}
     assert saved["run"] == "shortened" and saved["epochs_trained"] == 1 and saved["run_config"]["dim"] == 8
+    assert saved["run_config"]["output"] == saved["run_dir"] == "run"  # not where the checkout is
     assert saved["wall_seconds"] >= saved["train_seconds"] > 0
     assert saved["machine"]["cores"] >= 1 and "cpu" in saved["machine"] and "gpu" in saved["machine"]
     assert isinstance(saved["machine"]["freed_memory_kept"], bool)

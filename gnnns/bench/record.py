@@ -114,7 +114,7 @@ def _record(
         "model": entry["model"],
         "config": str(entry["config"]),
         "overrides": overrides,
-        "run_config": dataclasses.asdict(config),
+        "run_config": {**dataclasses.asdict(config), "output": relative(config.output, root)},
         "run_dir": relative(config.output, root),
         "test": {k: result["test"][k] for k in metric_keys if k in result["test"]},
         "valid": {k: result["valid"][k] for k in metric_keys if k in result.get("valid", {})},
