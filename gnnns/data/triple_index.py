@@ -59,6 +59,7 @@ class TripleIndex:
         # One buffer (fresh, or ``out``), the rest in place: above glibc's mmap threshold (32 MB) every
         # temporary is new memory that the kernel faults in and zeroes, which took half of a 16M-triple build.
         shape = torch.broadcast_shapes(a.shape, r.shape, b.shape)
+        a, r, b = a.long(), r.long(), b.long()  # int32 ids would wrap around in the key
         if out is None:
             key = a.expand(shape) * self.num_relations
         else:

@@ -73,8 +73,10 @@ class NegativeSampler(nn.Module):
         Returns:
             Negatives: ``entities [B, k]``, ``corrupt_head [B]``, optional ``weight [B, k]``.
         """
-        _check_request(positives, num_negatives)
+        positives = _check_request(positives, num_negatives)
         corrupt_head = self.corrupt_head(positives)
+        if positives.size(0) == 0:
+            return _no_negatives(positives, num_negatives, corrupt_head)
         return self.sample(positives, int(num_negatives), corrupt_head, scorer)
 
     def both_sides(
@@ -103,9 +105,11 @@ class NegativeSampler(nn.Module):
             ``[B, num_head_negatives]``), then the tail corruptions (all False, ``[B, num_negatives]``).
         """
         num_head_negatives = num_negatives if num_head_negatives is None else num_head_negatives
-        _check_request(positives, num_negatives)
+        positives = _check_request(positives, num_negatives)
         _check_request(positives, num_head_negatives)
         heads = torch.ones(positives.size(0), dtype=torch.bool, device=positives.device)
+        if positives.size(0) == 0:
+            return _no_negatives(positives, num_head_negatives, heads), _no_negatives(positives, num_negatives, ~heads)
         head_side = self.sample(positives, int(num_head_negatives), heads, scorer)
         return head_side, self.sample(positives, int(num_negatives), ~heads, scorer)
 
@@ -153,8 +157,18 @@ class NegativeSampler(nn.Module):
         return stats
 
 
-def _check_request(positives: Tensor, num_negatives: int) -> None:
+def _check_request(positives: Tensor, num_negatives: int) -> Tensor:
+    """Checks a request and returns ``positives`` as ``int64``: samplers build ``int64`` keys
+    from ids (``(h R + r) E + t``), which narrower integers would wrap around silently."""
     if positives.dim() != 2 or positives.size(1) != 3:
         raise ValueError(f"positives must have shape [B, 3], got {list(positives.shape)}")
+    if positives.is_floating_point() or positives.is_complex() or positives.dtype == torch.bool:
+        raise TypeError(f"positives must hold integer ids (head, relation, tail), got dtype {positives.dtype}")
     if isinstance(num_negatives, bool) or int(num_negatives) != num_negatives or int(num_negatives) < 1:
         raise ValueError(f"num_negatives must be a whole number of at least 1, got {num_negatives}")
+    return positives.long()
+
+
+def _no_negatives(positives: Tensor, num_negatives: int, corrupt_head: Tensor) -> Negatives:
+    """The answer to an empty batch, ``entities [0, k]``, whatever the sampler."""
+    return Negatives(positives.new_empty((0, int(num_negatives))), corrupt_head)

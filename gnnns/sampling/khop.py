@@ -44,7 +44,8 @@ class KHopSampler(NegativeSampler):
     triple; a rejected negative walks again, with the same length, up to ``max_rounds`` times. What
     is still rejected then, and every negative of a kept entity without training links, falls back
     to uniform draws over all :math:`E` entities (redrawn the same way); :meth:`epoch_stats` reports
-    the share as ``fallback_rate``.
+    the share as ``fallback_rate``. Reciprocal positives :math:`(t, r + R, h)` are filtered as
+    the triples :math:`(h, r, t)` they reverse; relation ids of :math:`2R` and more are an error.
 
     Every step is vectorised over all walkers (two gathers into the row pointer, one into the keys),
     so a batch costs :math:`O(B n k)`; the known-triple check runs only for rows whose
@@ -235,8 +236,15 @@ class _Batch:
         # Walks from an entity without links are discarded; a valid first run keeps them in bounds.
         self.begin = torch.where(self.walkable, begin, 0)
         self.degree = degree.clamp(min=1)
-        # A head is replaced in (?, r, kept): those are kept's incoming links r + R.
-        relation = positives[:, 1] + corrupt_head.long() * sampler.num_relations
+        # A head is replaced in (?, r, kept): those are kept's incoming links r + R. A reciprocal
+        # positive (t, r + R, h) is (h, r, t) read backwards, so its ids wrap around at 2R.
+        relation, twice = positives[:, 1], 2 * sampler.num_relations
+        if relation.numel() and (int(relation.min()) < 0 or int(relation.max()) >= twice):
+            raise ValueError(
+                f"KHopSampler: relation ids must lie in [0, {twice}) (reciprocal ids included), "
+                f"got {int(relation.min())}..{int(relation.max())}"
+            )
+        relation = (relation + corrupt_head.long() * sampler.num_relations) % twice
         self.prefix = (self.kept << sampler.row_shift) | (relation << sampler.entity_bits)
         self.check = torch.zeros_like(self.walkable)
         if sampler.filtered and links.numel():

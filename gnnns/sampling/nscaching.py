@@ -52,11 +52,13 @@ class NSCachingSampler(NegativeSampler):
       ids of :math:`2R` and more are an error.
     * A query that appears several times in a batch is refreshed once, with its last positive,
       so the write-back is well defined.
-    * A refresh never keeps the true entity of that positive nor two copies of one entity, and
-      with ``filtered=True`` no entity that makes a known training triple (while enough others
-      remain); without it, a cache may hold other known positives of its query, which score
-      high. With ``filtered=True`` sampled negatives that are known triples are also redrawn
-      uniformly.
+    * A refresh keeps the :math:`N_1` best-scored valid candidates: never the true entity of
+      that positive nor two copies of one entity, and with ``filtered=True`` no entity that makes
+      a known training triple. When fewer than :math:`N_1` candidates are valid (for instance
+      with ``num_fresh=0``, which otherwise only reorders the caches) the gaps are filled with
+      uniform entities other than the true one, which may repeat or be known triples. Without
+      ``filtered`` a cache may hold other known positives of its query, which score high. With
+      ``filtered=True`` sampled negatives that are known triples are also redrawn uniformly.
     * Caches are buffers (``int32`` while :math:`E < 2^{31}`, halving their memory), initialised
       uniformly at random, so checkpoints carry them. They take :math:`P (4 N_1 + 8)` bytes for
       :math:`P` distinct pairs (:attr:`cache_bytes`, also in ``epoch_stats()``).
@@ -136,6 +138,8 @@ class NSCachingSampler(NegativeSampler):
     def cached(self, positives: Tensor, corrupt_head: Tensor) -> Tensor:
         """The cache serving each positive, shape ``[B, N1]``; ``-1`` for queries without one."""
         row, found = self.lookup(positives, corrupt_head)
+        if self.cache.size(0) == 0:  # a graph without training triples has no caches
+            return torch.full((positives.size(0), self.cache_size), -1, dtype=torch.long, device=positives.device)
         return torch.where(found.unsqueeze(1), self.cache[row].long(), -1)
 
     def sample(
@@ -150,8 +154,9 @@ class NSCachingSampler(NegativeSampler):
         repeats = -(-num_negatives // self.cache_size)
         rounds = torch.rand(positives.size(0), repeats, self.cache_size, device=positives.device).argsort(dim=2)
         column = rounds.flatten(1)[:, :num_negatives]
-        uniform = torch.randint(self.num_entities, shape, device=positives.device)
-        entities = torch.where(found.unsqueeze(1), self.cache[row.unsqueeze(1), column].long(), uniform)
+        entities = torch.randint(self.num_entities, shape, device=positives.device)
+        if self.cache.size(0):  # a graph without training triples has no caches: uniform negatives
+            entities = torch.where(found.unsqueeze(1), self.cache[row.unsqueeze(1), column].long(), entities)
         self.count(fallback=(~found).sum(), rows=positives.size(0))
         if self.training:
             self.refresh(positives, corrupt_head, row, found, scorer)
@@ -192,9 +197,17 @@ class NSCachingSampler(NegativeSampler):
         key = scores.masked_fill(invalid, float("-inf"))
         if self.update == "sample":
             key = key + gumbel_like(key)
-        keep = key.topk(self.cache_size, dim=1).indices
-        self.cache.index_copy_(0, rows, candidates.gather(1, keep).to(self.cache.dtype))
-        self.count(changed=(keep >= self.cache_size).sum(), refreshed=keep.numel())
+        best, keep = key.topk(self.cache_size, dim=1)
+        kept = candidates.gather(1, keep)
+        # Fewer valid candidates than N1 (few fresh ones, or a cache of repeats and known answers):
+        # the gaps get uniform entities other than the true one (repeats among them are possible).
+        gap = best == float("-inf")
+        if bool(gap.any()) and self.num_entities > 1:
+            other = torch.randint(self.num_entities - 1, kept.shape, device=kept.device)
+            other += (other >= true.unsqueeze(1)).long()
+            kept = torch.where(gap, other, kept)
+        self.cache.index_copy_(0, rows, kept.to(self.cache.dtype))
+        self.count(changed=((keep >= self.cache_size) | gap).sum(), refreshed=keep.numel())
 
     def epoch_stats(self) -> dict[str, float]:
         """``fallback_rate``, ``cache_change_rate`` (share of refreshed entries that are new),

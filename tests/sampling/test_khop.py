@@ -153,6 +153,20 @@ def test_exactly_the_unknown_neighbours_are_drawn(num_negatives):
     assert set(entities[~from_walk].tolist()).isdisjoint(range(9))
 
 
+def test_reciprocal_positives_are_filtered_like_the_triples_they_reverse():
+    # (1, 0 + R, 0) is (0, 0, 1) read backwards: replacing its head asks (0, 0, ?), whose known
+    # answers are 1..8, so the walks from 0 may only end on 9..12, as for (0, 0, 1) itself.
+    triples = torch.tensor([[0, 0, leaf] for leaf in range(1, 9)] + [[0, 1, leaf] for leaf in range(9, 13)])
+    sampler = KHopSampler(KnowledgeGraph(triples, num_entities=13, num_relations=2), k=1)
+    torch.manual_seed(0)
+    reciprocal = torch.tensor([[1, 2, 0]]).repeat(500, 1)
+    entities, from_walk = sampler.candidates(reciprocal, 4, torch.ones(500, dtype=torch.bool))
+    assert set(entities[from_walk].tolist()) == {9, 10, 11, 12}
+    assert set(entities[~from_walk].tolist()).isdisjoint(range(9))
+    with pytest.raises(ValueError, match=r"relation ids must lie in \[0, 4\)"):
+        sampler(torch.tensor([[1, 4, 0]]), 2)
+
+
 def test_head_side_excludes_incoming_known_answers_and_falls_back():
     torch.manual_seed(0)
     sampler = KHopSampler(star_kg(inward=True), k=2)

@@ -4,7 +4,7 @@ from functools import partial
 import pytest
 import torch
 
-from gnnns.data import synthetic_kg
+from gnnns.data import KnowledgeGraph, synthetic_kg
 from gnnns.models import build_model
 from gnnns.sampling.nscaching import NSCachingSampler, repeated
 from tests.graphs import random_kg
@@ -113,6 +113,35 @@ def test_refresh_skips_true_entity_and_dedupes_queries_in_a_batch():
         sampler.sample(pos, 3, side, scorer)
     assert scorer.shapes == [(1, 12)] * 20  # refreshed once per call, cache + fresh scored together
     assert not bool((sampler.cached(pos[:1], side[:1]) == pos[0, 2]).any())
+
+
+def test_too_few_valid_candidates_are_filled_with_other_entities():
+    # num_fresh=0: a refresh sees only the cache [1, 1, 5, 6] of a query whose true tail is 1,
+    # so two slots have no valid candidate; they must not keep 1 (the positive itself).
+    kg = KnowledgeGraph(torch.tensor([[0, 0, 1]]), num_entities=50, num_relations=1)
+    pos, side = kg.train, torch.tensor([False])
+    value = torch.zeros(50)
+    value[1] = 100.0  # the true tail scores best
+    sampler = NSCachingSampler(kg, cache_size=4, num_fresh=0, update="top")
+    row, found = sampler.lookup(pos, side)
+    assert bool(found.all())
+    sampler.cache[row] = torch.tensor([1, 1, 5, 6], dtype=sampler.cache.dtype)
+    torch.manual_seed(0)
+    sampler.sample(pos, 2, side, TableScorer(value))
+    cache = sampler.cached(pos, side)[0].tolist()
+    assert 1 not in cache and {5, 6} <= set(cache) and all(0 <= e < 50 for e in cache)
+    assert sampler.epoch_stats()["cache_change_rate"] == 0.5  # the two refilled slots
+
+
+def test_a_graph_without_training_triples_falls_back_to_uniform():
+    kg = KnowledgeGraph(torch.zeros(0, 3, dtype=torch.long), num_entities=8, num_relations=2)
+    sampler = NSCachingSampler(kg)
+    pos = torch.tensor([[0, 0, 1], [2, 1, 3]])
+    torch.manual_seed(0)
+    negatives = sampler(pos, 5, scorer=TableScorer(torch.zeros(8)))
+    assert negatives.entities.shape == (2, 5) and int(negatives.entities.max()) < 8
+    assert sampler.cached(pos, torch.tensor([False, True])).tolist() == [[-1] * 16] * 2
+    assert sampler.epoch_stats()["fallback_rate"] == 1.0
 
 
 def test_filtered_keeps_known_triples_out():
