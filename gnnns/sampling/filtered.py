@@ -18,7 +18,9 @@ class Filtered(SamplerWrapper):
     a known fact down. This wrapper draws with the inner sampler, finds the negatives that are
     known training triples and resamples only those positions through the inner sampler's
     :meth:`~NegativeSampler.sample` (same sides; only the rows that hold one are drawn again),
-    up to ``max_rounds`` times. Negatives that are still known after that get weight 0:
+    up to ``max_rounds`` times, with the inner sampler in eval mode (a redraw updates no state:
+    NSCaching refreshes its caches and the adversarial generator learns once per batch, from the
+    first draw). Negatives that are still known after that get weight 0:
 
     .. math::
         w_{bj} = \frac{w^\text{inner}_{bj} \, [\text{not known}_{bj}]}
@@ -59,16 +61,23 @@ class Filtered(SamplerWrapper):
         weighted, resampled = first.weight is not None, False
         known = self.index.contains_corrupted(positives, entities, corrupt_head)
         self.count(false_negatives_found=known.sum(), negatives=known.numel(), rows=known.size(0))
-        for _ in range(self.max_rounds):
-            rows = known.any(dim=1).nonzero().squeeze(1)
-            if rows.numel() == 0:
-                break
-            fresh = inner.sample(positives[rows], num_negatives, corrupt_head[rows], scorer)
-            replace = known[rows]
-            entities[rows] = torch.where(replace, fresh.entities, entities[rows])
-            weight[rows] = torch.where(replace, _dense_weight(fresh), weight[rows])
-            known[rows] = self.index.contains_corrupted(positives[rows], entities[rows], corrupt_head[rows])
-            weighted, resampled = weighted or fresh.weight is not None, True
+        # Redraws only draw: in eval mode a stateful inner sampler neither refreshes its caches
+        # (NSCaching) nor takes generator steps (adversarial) again for the rows drawn twice.
+        training = inner.training
+        inner.eval()
+        try:
+            for _ in range(self.max_rounds):
+                rows = known.any(dim=1).nonzero().squeeze(1)
+                if rows.numel() == 0:
+                    break
+                fresh = inner.sample(positives[rows], num_negatives, corrupt_head[rows], scorer)
+                replace = known[rows]
+                entities[rows] = torch.where(replace, fresh.entities, entities[rows])
+                weight[rows] = torch.where(replace, _dense_weight(fresh), weight[rows])
+                known[rows] = self.index.contains_corrupted(positives[rows], entities[rows], corrupt_head[rows])
+                weighted, resampled = weighted or fresh.weight is not None, True
+        finally:
+            inner.train(training)
         self.count(false_negatives_left=known.sum())
         if not bool(known.any()):
             out_weight = _normalise(weight) if weighted else None

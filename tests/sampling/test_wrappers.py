@@ -77,6 +77,30 @@ def test_filtered_dense_graph_leaves_no_weighted_known_positive():
     assert stats["empty_row_rate"] == 0
 
 
+def test_filtered_redraws_update_no_inner_state():
+    # complete graph: 4 of 5 draws are known, so several redraw rounds run. NSCaching refreshes
+    # each query's cache, and the adversarial generator takes a step, once per call (from the
+    # first draw); both are back in training mode afterwards.
+    from gnnns.models import build_model
+    from gnnns.sampling import AdversarialSampler, NSCachingSampler
+
+    kg = complete_kg(5)
+    model = build_model("distmult", kg, 8)
+    tails = torch.zeros(len(kg.train), dtype=torch.bool)
+    torch.manual_seed(0)
+    cache = NSCachingSampler(kg, cache_size=3, num_fresh=2)
+    sampler = Filtered(cache, kg, max_rounds=5)
+    sampler.sample(kg.train, 4, tails, scorer=model.score_candidates)
+    # 20 positives, 5 distinct tail queries (h, 0, ?): 5 cache rows of 3 slots refreshed once.
+    assert cache.stats["refreshed"] == 5 * 3 and cache.training
+    assert sampler.epoch_stats()["false_negatives_found"] > 0
+    generator = AdversarialSampler(kg, dim=8)
+    sampler = Filtered(generator, kg, max_rounds=5)
+    sampler.sample(kg.train, 4, tails, scorer=model.score_candidates)
+    assert int(generator.num_updates) == 1 and generator.training
+    assert sampler.epoch_stats()["false_negatives_found"] > 0
+
+
 def test_filtered_lowers_the_known_positive_rate():
     kg = small_kg(seed=1, num_entities=6, n=30)
     torch.manual_seed(1)
