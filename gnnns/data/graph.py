@@ -167,19 +167,37 @@ class KnowledgeGraph:
         (so node type = entity type) and each edge type ``(src, rel, dst)`` a relation id in
         ``data.edge_types`` order. ``valid`` and ``test`` may be given as ``HeteroData`` of the
         same schema (their ``edge_index`` are the split's triples).
+
+        Raises:
+            ValueError: a split has an edge type the training graph lacks, or a node id outside
+                its node type's range (which would silently name a node of the next type).
         """
         offsets, start = {}, 0
         for node_type in data.node_types:
             offsets[node_type] = start
             start += int(data[node_type].num_nodes)
 
-        def triples_of(graph) -> Tensor:
+        def triples_of(graph, split: str) -> Tensor:
+            unknown = [et for et in graph.edge_types if et not in data.edge_types]
+            if unknown:
+                raise ValueError(
+                    f"KnowledgeGraph.from_hetero: {split} has edge type(s) {unknown} that the training "
+                    f"graph does not; expected some of {data.edge_types}"
+                )
             parts = []
             for rel_id, edge_type in enumerate(data.edge_types):
                 if edge_type not in graph.edge_types:
                     continue
                 src, _, dst = edge_type
                 ei = graph[edge_type].edge_index
+                for row, node_type in ((0, src), (1, dst)):
+                    count = int(data[node_type].num_nodes)
+                    if ei.size(1) and (int(ei[row].min()) < 0 or int(ei[row].max()) >= count):
+                        raise ValueError(
+                            f"KnowledgeGraph.from_hetero: {split} edge type {edge_type} has "
+                            f"{'source' if row == 0 else 'target'} ids {int(ei[row].min())}..{int(ei[row].max())}; "
+                            f"expected ids in [0, {count}) of node type {node_type!r}"
+                        )
                 rel = torch.full((ei.size(1),), rel_id, dtype=torch.long)
                 parts.append(torch.stack([ei[0] + offsets[src], rel, ei[1] + offsets[dst]], 1))
             return torch.cat(parts) if parts else torch.empty(0, 3, dtype=torch.long)
@@ -189,9 +207,9 @@ class KnowledgeGraph:
         )
         entity_types = torch.stack([torch.arange(start), type_ids], 1)
         return cls(
-            triples_of(data),
-            triples_of(valid) if valid is not None else None,
-            triples_of(test) if test is not None else None,
+            triples_of(data, "the training graph"),
+            triples_of(valid, "valid") if valid is not None else None,
+            triples_of(test, "test") if test is not None else None,
             num_entities=start,
             num_relations=len(data.edge_types),
             relation_names=["__".join(et) for et in data.edge_types],

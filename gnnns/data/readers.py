@@ -4,7 +4,8 @@ A dataset folder holds ``train.txt``, ``valid.txt`` and ``test.txt`` (each may b
 ``train.txt.gz`` ...), one ``head<TAB>relation<TAB>tail`` triple per line, LF or CRLF line endings,
 UTF-8. Optional ``entities.dict`` / ``relations.dict`` files (``id<TAB>name``, ids ``0..n-1``) fix
 the ids; without them ids are given in order of first appearance. Names stay strings, so WN18RR's
-synset offsets keep their leading zeros.
+synset offsets keep their leading zeros. Whitespace around a field (a trailing space, a stray
+carriage return) is dropped, so ``"b "`` and ``"b"`` name one entity; spaces inside a name stay.
 
 Blank lines are allowed only at the end of a file; a blank line anywhere else is reported as a
 malformed line, because in practice it means two files were concatenated or one was truncated.
@@ -12,6 +13,7 @@ malformed line, because in practice it means two files were concatenated or one 
 
 from __future__ import annotations
 
+import codecs
 import gzip
 import itertools
 import logging
@@ -128,11 +130,13 @@ def read_text_lines(path: Path) -> list[str]:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
-        number = data.count(b"\n", 0, e.start) + 1
-        column = e.start - data.rfind(b"\n", 0, e.start)
+        # utf-8-sig counts e.start after a byte-order mark; the message counts from the file's start.
+        at = e.start + (len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0)
+        number = data.count(b"\n", 0, at) + 1
+        column = at - data.rfind(b"\n", 0, at)
         raise DataFormatError(
-            f"{path}, line {number}: undecodable byte 0x{data[e.start]:02x} at column {column} "
-            f"(byte offset {e.start}); expected UTF-8 text"
+            f"{path}, line {number}: undecodable byte 0x{data[at]:02x} at column {column} "
+            f"(byte offset {at}); expected UTF-8 text"
         ) from None
     lines = text.replace("\r\n", "\n").split("\n")
     while lines and not lines[-1].strip():
@@ -156,8 +160,8 @@ def _read_triple_file(path: Path) -> _TripleColumns:
     # Fast path: validate with whole-list C-level passes; walk line by line only to explain a failure.
     if not all(line.count("\t") == 2 for line in lines):
         _raise_first_bad_line(path, lines, 3, TRIPLE_FIELDS)
-    fields = "\t".join(lines).split("\t")
-    if not all(map(str.strip, fields)):
+    fields = list(map(str.strip, "\t".join(lines).split("\t")))
+    if not all(fields):
         _raise_first_bad_line(path, lines, 3, TRIPLE_FIELDS)
     return _TripleColumns(path, fields[0::3], fields[1::3], fields[2::3])
 
@@ -185,7 +189,7 @@ def _check_line(path: Path, number: int, line: str, width: int, expected: str) -
         raise DataFormatError(
             f"{path}, line {number}: field {empty[0]} is empty; expected {expected}, each non-empty: {line[:120]!r}"
         )
-    return parts
+    return [part.strip() for part in parts]
 
 
 class _Vocabulary:
@@ -237,10 +241,9 @@ def read_dict_file(path: Path) -> list[str]:
 
 
 def _dict_id(path: Path, number: int, text: str, n: int) -> int:
-    try:
-        idx = int(text)
-    except ValueError:
-        raise DataFormatError(f"{path}, line {number}: id {text!r} is not an integer; expected {DICT_FIELDS}") from None
+    if not (text.isascii() and text.isdigit()):  # int() would also take "1_0", "+3" or "٣"
+        raise DataFormatError(f"{path}, line {number}: id {text!r} is not an integer; expected {DICT_FIELDS}")
+    idx = int(text)
     if not 0 <= idx < n:
         raise DataFormatError(
             f"{path}, line {number}: id {idx} out of range; expected contiguous ids 0..{n - 1} ({n} lines)"

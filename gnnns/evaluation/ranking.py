@@ -62,7 +62,7 @@ def filtered_ranks(
     ranks = []
     side = "head" if predict_head else "tail"
     for batch in tqdm(triples.split(batch_size), desc=f"evaluate {side}", leave=False, disable=not progress):
-        batch = batch.to(device)
+        batch = batch.to(device).long()
         kept = batch[:, 2] if predict_head else batch[:, 0]
         target = batch[:, 0] if predict_head else batch[:, 2]
         relation, side_mask = model._relation_and_side(

@@ -26,7 +26,8 @@ class SoftmaxCrossEntropyLoss(nn.Module):
       positive as target (:math:`C = k + 1`); sampler weights enter as the importance
       correction :math:`\log(k w_k)` added to the negative logits, as in
       :class:`~gnnns.losses.InfoNCELoss` (with :math:`\varepsilon = 0` the two losses agree at
-      :math:`\tau = 1`).
+      :math:`\tau = 1`). A negative of weight 0 (one a :class:`~gnnns.sampling.Filtered`
+      sampler left known) is absent: :math:`C` counts only the others.
     * :meth:`forward_all`: all :math:`C = E` entities; a LongTensor of true indices is one-hot
       (1vsAll), a multi-hot ``[B, E]`` target is normalised per row (KvsAll).
 
@@ -46,8 +47,16 @@ class SoftmaxCrossEntropyLoss(nn.Module):
         """Args: ``pos [B]``, ``neg [B, k]``, ``weight [B, k]`` (rows sum to 1), ``row_weight [B]``
         (each positive's weight in the batch's mean, :func:`~gnnns.losses.row_mean`). Returns a scalar."""
         logits = torch.cat((pos.unsqueeze(-1), importance_weighted_logits(neg, weight)), dim=-1)
-        target = torch.zeros(pos.shape, dtype=torch.long, device=pos.device)
-        rows = F.cross_entropy(logits, target, label_smoothing=self.label_smoothing, reduction="none")
+        if weight is None or self.label_smoothing == 0.0:
+            target = torch.zeros(pos.shape, dtype=torch.long, device=pos.device)
+            rows = F.cross_entropy(logits, target, label_smoothing=self.label_smoothing, reduction="none")
+            return row_mean(rows, row_weight)
+        # A negative of weight 0 (one a filter left known) has logit -inf: it is absent, and the
+        # smoothing spreads over the C present candidates only (else its -log p = inf enters the mean).
+        log_p = logits.log_softmax(dim=-1)
+        present = torch.isfinite(logits)
+        smooth = log_p.masked_fill(~present, 0.0).sum(dim=-1) / present.sum(dim=-1)
+        rows = -(1.0 - self.label_smoothing) * log_p[:, 0] - self.label_smoothing * smooth
         return row_mean(rows, row_weight)
 
     def forward_all(self, scores: Tensor, targets: Tensor) -> Tensor:

@@ -61,6 +61,18 @@ def test_from_hetero_to_hetero_round_trip():
     assert torch.equal(kg.to_hetero("valid")["author", "writes", "paper"].edge_index, torch.tensor([[1], [2]]))
 
 
+def test_from_hetero_refuses_what_it_would_misread():
+    data = small_hetero()  # 3 authors, 4 papers
+    stray = HeteroData()
+    stray["paper", "cites", "author"].edge_index = torch.tensor([[0], [1]])  # not a training edge type
+    with pytest.raises(ValueError, match=r"valid has edge type\(s\) \[\('paper', 'cites', 'author'\)\]"):
+        KnowledgeGraph.from_hetero(data, valid=stray)
+    past_end = HeteroData()
+    past_end["author", "writes", "paper"].edge_index = torch.tensor([[3], [0]])  # author 3 would be paper 0
+    with pytest.raises(ValueError, match=r"source ids 3..3; expected ids in \[0, 3\) of node type 'author'"):
+        KnowledgeGraph.from_hetero(data, test=past_end)
+
+
 def test_to_hetero_needs_one_type_per_entity():
     with pytest.raises(ValueError, match="exactly one type"):
         KnowledgeGraph(torch.tensor([[0, 0, 1]])).to_hetero()

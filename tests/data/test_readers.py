@@ -130,6 +130,23 @@ def test_undecodable_bytes(tmp_path, name):
     assert "line 2:" in message and "byte 0xff at column 5" in message and "expected UTF-8" in message
 
 
+def test_undecodable_byte_after_a_byte_order_mark_is_placed_in_the_file(tmp_path):
+    make_folder(tmp_path)
+    (tmp_path / "train.txt").write_bytes(b"\xef\xbb\xbfa\tr\tb\nc\tr\t\xff\n")
+    with pytest.raises(DataFormatError, match=r"line 2: undecodable byte 0xff at column 5 \(byte offset 13\)"):
+        read_folder(tmp_path)
+
+
+def test_whitespace_around_fields_is_dropped(tmp_path):
+    # "b " and "b" are one entity; a final line ending in a lone CR keeps no "\r" in its name.
+    make_folder(tmp_path, train="a\tr\tb \nb\tr\tc d\r", valid="a\tr\t b\n", test="c d\tr\ta\n")
+    kg = read_folder(tmp_path)
+    assert kg.entity_names == ["a", "b", "c d"]
+    assert kg.valid.tolist() == [[0, 0, 1]] and kg.test.tolist() == [[2, 0, 0]]
+    write(tmp_path, "relations.dict", "0\tr \n")
+    assert read_folder(tmp_path).relation_names == ["r"]
+
+
 def test_missing_split_names_both_candidates(tmp_path):
     make_folder(tmp_path)
     (tmp_path / "valid.txt").unlink()
@@ -170,6 +187,7 @@ def test_corrupt_gzip(tmp_path):
         ("0\ta\n0\tb\n", 2, "id 0 repeated"),
         ("0\ta\n1\ta\n", 2, "name 'a' repeated (first on line 1)"),
         ("0\ta\nx\tb\n", 2, "id 'x' is not an integer; expected 2 tab-separated fields id<TAB>name"),
+        ("0\ta\n1_0\tb\n", 2, "id '1_0' is not an integer"),
         ("0\ta\n1\n", 2, "found 1 field(s); expected 2 tab-separated fields id<TAB>name"),
     ],
 )

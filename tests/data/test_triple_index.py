@@ -85,6 +85,18 @@ def test_known_lists_every_answer_once(seed, predict_head):
     assert got == expected
 
 
+def test_known_takes_int32_ids_and_refuses_reciprocal_ones():
+    # (90000 R + 40) E ~ 4.5e11: int32 arithmetic would wrap around and find no answers.
+    entities, relations = 100_000, 50
+    triples = torch.stack([torch.full((200,), 90_000), torch.full((200,), 40), torch.arange(200)], 1)
+    index = TripleIndex(triples, entities, relations)
+    for dtype in (torch.int64, torch.int32):
+        row, entity = index.known(torch.tensor([90_000], dtype=dtype), torch.tensor([40], dtype=dtype), False)
+        assert row.tolist() == [0] * 200 and sorted(entity.tolist()) == list(range(200)), dtype
+    with pytest.raises(ValueError, match=r"relation ids must lie in \[0, 50\)"):
+        index.known(torch.tensor([1]), torch.tensor([90]), False)
+
+
 def test_empty_index_knows_nothing():
     index = TripleIndex(torch.empty(0, 3, dtype=torch.long), 5, 2)
     assert not index.contains(torch.tensor([[0, 0, 1]])).any()

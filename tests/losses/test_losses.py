@@ -148,6 +148,24 @@ def test_softmax_cross_entropy_negative_sampling(batch, eps):
     assert loss(t(pos), t(neg), t(weight)).item() == pytest.approx(np.mean(weighted))
 
 
+def test_softmax_cross_entropy_smooths_over_present_negatives_only():
+    # Weight 0 marks a negative a filter left known: absent. Row 0 keeps 2 of its 4 negatives, so
+    # the smoothing spreads over C = 3 candidates: [pos, n1 + log(4 * 0.5), n2 + log(4 * 0.5)].
+    pos, eps = np.array([1.0, 0.5]), 0.1
+    neg = np.array([[0.2, -0.3, 0.1, 0.4], [0.0, 0.1, 0.2, 0.3]])
+    weight = np.array([[0.5, 0.5, 0.0, 0.0], [0.25] * 4])
+    row0 = np.array([1.0, 0.2 + np.log(2.0), -0.3 + np.log(2.0)])
+    expected = [
+        np_cross_entropy(row0, np.array([1 - eps + eps / 3, eps / 3, eps / 3])),
+        np_cross_entropy(np.concatenate([[0.5], neg[1]]), np.array([1 - eps + eps / 5] + [eps / 5] * 4)),
+    ]
+    negatives = t(neg).requires_grad_()
+    loss = SoftmaxCrossEntropyLoss(eps)(t(pos), negatives, t(weight))
+    assert loss.item() == pytest.approx(np.mean(expected))
+    loss.backward()
+    assert torch.isfinite(negatives.grad).all() and negatives.grad[0, 2:].abs().max() == 0
+
+
 def test_softmax_cross_entropy_without_smoothing_is_infonce_at_unit_temperature(batch):
     pos, neg, weight = batch
     sce, nce = SoftmaxCrossEntropyLoss(), InfoNCELoss(1.0)
