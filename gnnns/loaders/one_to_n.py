@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 
 from gnnns.data import TripleIndex
-from gnnns.loaders.triples import ShardedBatches
+from gnnns.loaders.triples import ShardedBatches, check_relations
 
 
 def reciprocal_queries(triples: Tensor, num_relations: int) -> tuple[Tensor, Tensor]:
@@ -22,7 +22,8 @@ def reciprocal_queries(triples: Tensor, num_relations: int) -> tuple[Tensor, Ten
         ``(queries [2N, 2], answers [2N])``: query ``(e, r')`` asks ``(e, r', ?)`` with
         ``r' = r`` for ``(h, r, ?)`` and ``r' = r + R`` for ``(?, r, t)``.
     """
-    h, r, t = triples.unbind(1)
+    check_relations(triples, num_relations)
+    h, r, t = triples.long().unbind(1)
     queries = torch.cat([torch.stack([h, r], 1), torch.stack([t, r + num_relations], 1)])
     return queries, torch.cat([t, h])
 

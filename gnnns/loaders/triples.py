@@ -9,6 +9,16 @@ import torch
 from torch import Tensor
 
 
+def check_relations(triples: Tensor, num_relations: int) -> None:
+    """Refuse relation ids outside ``[0, R)``: their inverses ``r + R`` would be other relations."""
+    r = triples[:, 1]
+    if r.numel() and (int(r.min()) < 0 or int(r.max()) >= num_relations):
+        raise ValueError(
+            f"relation ids must lie in [0, {num_relations}) (num_relations) to add inverses r + {num_relations}, "
+            f"got {int(r.min())}..{int(r.max())}"
+        )
+
+
 class ShardedBatches:
     r"""A seeded order of :math:`N` items per epoch, cut into global batches shared by processes.
 
@@ -135,6 +145,7 @@ class TripleLoader(ShardedBatches):
         if reciprocal:
             if num_relations is None:
                 raise ValueError("reciprocal=True needs num_relations")
+            check_relations(triples, num_relations)
             inverse = torch.stack([triples[:, 2], triples[:, 1] + num_relations, triples[:, 0]], 1)
             triples = torch.cat([triples, inverse])
         super().__init__(len(triples), batch_size, shuffle, drop_last, seed, rank, world_size)
