@@ -99,6 +99,19 @@ class RunConfig:
         for name in ("sampler_options", "encoder_options", "decoder_options", "lr_scheduler_options"):
             if not isinstance(getattr(self, name), dict):
                 raise ValueError(f"{name} must be a mapping of setting: value, got {getattr(self, name)!r}")
+        for name, low in (("epochs", 0), ("eval_every", -1), ("patience", 0), ("diagnostics_every", 0)):
+            if isinstance(getattr(self, name), bool) or not isinstance(getattr(self, name), int):
+                raise ValueError(f"{name} must be a whole number, got {getattr(self, name)!r}")
+            if getattr(self, name) < low:
+                raise ValueError(f"{name} must be >= {low}, got {getattr(self, name)}")
+        if self.time_budget < 0:
+            raise ValueError(f"time_budget must be >= 0 seconds (0: no budget), got {self.time_budget}")
+        if self.eval_every <= 0 and (self.patience > 0 or self.lr_scheduler == "plateau"):
+            uses = "patience" if self.patience > 0 else "lr_scheduler: plateau"
+            raise ValueError(
+                f"{uses} needs validation during training, but eval_every is {self.eval_every} "
+                "(0: at the end only, -1: never); set eval_every to validate every N epochs"
+            )
         if self.checkpoint_every < 0 or self.checkpoint_seconds < 0:
             raise ValueError(
                 f"checkpoint_every and checkpoint_seconds must be >= 0 (0: off), got {self.checkpoint_every} "

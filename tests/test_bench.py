@@ -346,8 +346,8 @@ def test_a_result_trained_with_other_settings_than_its_config_is_marked_stale(tm
 
     assert verdict().endswith("(shortened run)")  # the override is part of how it was run, not a change
     config = tmp_path / "benchmarks" / "configs" / "tiny.yaml"
-    config.write_text(TINY.replace("dim: 8", "dim: 16") + "lr_scheduler: plateau\n")
-    assert verdict().endswith("(shortened run); config changed since (dim, lr_scheduler): rerun")
+    config.write_text(TINY.replace("dim: 8", "dim: 16") + "lr_scheduler: plateau\neval_every: 1\n")
+    assert verdict().endswith("(shortened run); config changed since (dim, eval_every, lr_scheduler): rerun")
     # A setting written out at its default value is no change.
     config.write_text(TINY + "margin: 6.0\n")
     assert verdict().endswith("(shortened run)")

@@ -72,10 +72,17 @@ def load_sampler_counters(sampler: nn.Module, counters: dict) -> None:
 
 def diagnostics_state(diagnostics) -> dict:
     """The running sums of a :class:`~gnnns.sampling.diagnostics.NegativeDiagnostics` epoch."""
-    return {"batches": diagnostics.batches, "sums": dict(diagnostics.sums), "counts": dict(diagnostics.counts)}
+    return {
+        "batches": diagnostics.batches,
+        "sums": dict(diagnostics.sums),
+        "counts": dict(diagnostics.counts),
+        "generator": diagnostics._generator.get_state(),
+    }
 
 
 def load_diagnostics_state(diagnostics, state: dict) -> None:
     """Restore what :func:`diagnostics_state` returned."""
     diagnostics.batches = int(state["batches"])
     diagnostics.sums, diagnostics.counts = dict(state["sums"]), dict(state["counts"])
+    if "generator" in state:  # checkpoints from before it was saved restart it
+        diagnostics._generator.set_state(state["generator"].cpu())

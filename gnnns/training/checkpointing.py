@@ -87,7 +87,8 @@ class CheckpointMixin:
         """
         if self.run_dir is None:
             raise ValueError("resume needs a run directory")
-        state = checkpoint.load(self.run_dir / LAST, map_location=self.device)
+        # On the CPU: the RNG states must stay CPU tensors; load_state_dict moves the rest.
+        state = checkpoint.load(self.run_dir / LAST, map_location="cpu")
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         if self.lr_schedule is not None and "lr_schedule" in state:

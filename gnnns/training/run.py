@@ -22,7 +22,7 @@ from gnnns.training.distributed import SINGLE, Distributed, evaluate_split, proc
 from gnnns.training.graph_scoring import FullGraphScoring, SubgraphScoring
 from gnnns.training.optim import build_lr_schedule, build_optimizer
 from gnnns.training.positive_weights import SubsamplingWeights
-from gnnns.training.trainer import LAST, Trainer
+from gnnns.training.trainer import BEST, LAST, Trainer
 
 ONE_TO_N = ("1vsall", "kvsall")
 
@@ -209,8 +209,9 @@ def _train(
     trainer = build_trainer(config, kg, run_dir, distributed)
     if run_dir is not None and distributed.is_main:
         (run_dir / "config.json").write_text(json.dumps(saved_config, indent=2) + "\n", encoding="utf-8")
-        if not resume:
-            (run_dir / "metrics.jsonl").unlink(missing_ok=True)
+        if not resume:  # a fresh run in a used folder: nothing of the old run may be read back
+            for name in ("metrics.jsonl", LAST, BEST):
+                (run_dir / name).unlink(missing_ok=True)
     if resume:
         trainer.resume()
     start = time.perf_counter()
@@ -218,7 +219,7 @@ def _train(
     summary["train_seconds"] = time.perf_counter() - start
     result = {"summary": summary}
     if config.eval_every >= 0:
-        if trainer.load_best():
+        if trainer.best["epoch"] > 0 and trainer.load_best():
             trainer.print(f"evaluating the best validation epoch ({trainer.best['epoch']})")
         for split in ("valid", "test"):
             if len(kg.split(split)):

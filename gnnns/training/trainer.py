@@ -259,10 +259,14 @@ class Trainer(BatchLossMixin, CheckpointMixin, InterruptMixin):
             TrainingDiverged: on a non-finite loss.
         """
         self.model.train()
-        stopped_early = False
+        # A run that had stopped early (and was resumed, say after a kill during its test) stays stopped.
+        stopped_early = 0 < self.patience <= self.bad_evaluations
         with self._deferred_interrupts():
-            while self.epoch < epochs and not stopped_early and not self.budget_spent():
+            # Every process asks the same question: budgets are measured per process.
+            while self.epoch < epochs and not stopped_early and not self.dist.any(self.budget_spent())[0]:
                 stopped_early = self._epoch(epochs)
+                if self.sums.steps:  # the budget ran out mid-epoch (see _epoch)
+                    break
         if stopped_early:
             self.print(f"early stopping at epoch {self.epoch}: no better validation MRR in {self.patience} evaluations")
         return {
@@ -279,6 +283,11 @@ class Trainer(BatchLossMixin, CheckpointMixin, InterruptMixin):
         record = self._train_epoch(self.epoch + 1, epochs)
         if self.lr_schedule is not None:
             record["lr"] = self.lr_schedule.lr
+        if record.get("partial"):
+            # The time budget ran out mid-epoch: the checkpoint holds the epoch's position, and a
+            # resume drops this line and finishes the epoch. Nothing is validated.
+            self._write_metrics(record)
+            return False
         self.epoch += 1
         self.sums = EpochSums()
         stop = self._validate(record) if self._validation_due(epochs) else False
@@ -302,6 +311,7 @@ class Trainer(BatchLossMixin, CheckpointMixin, InterruptMixin):
             leave=False,
             disable=not self.progress,
         )
+        partial = False
         for batch in bar:
             if self.sampler is not None:
                 self.sampler.set_progress(self._progress(epoch, sums.steps / steps_per_epoch, epochs))
@@ -317,10 +327,15 @@ class Trainer(BatchLossMixin, CheckpointMixin, InterruptMixin):
             budget, interrupted, save = self.dist.any(
                 self.budget_spent(), self._interrupted is not None, self._save_due()
             )
+            last = sums.steps == len(self.loader)
             if budget:
                 self.print(f"time budget of {self.time_budget:g} s spent in epoch {epoch}, step {sums.steps}")
+                if not last:
+                    sums.seconds += time.perf_counter() - start
+                    start = time.perf_counter()
+                    self._save(LAST)  # before the epoch's counters are read (and reset) below
+                    partial = True
                 break
-            last = sums.steps == len(self.loader)
             if (save or interrupted) and not last:
                 sums.seconds += time.perf_counter() - start
                 start = time.perf_counter()
@@ -330,7 +345,10 @@ class Trainer(BatchLossMixin, CheckpointMixin, InterruptMixin):
             if sums.steps % 20 == 0:
                 rate = sums.rows / max(sums.seconds + time.perf_counter() - start, 1e-9)
                 bar.set_postfix(loss=f"{float(sums.loss) / sums.rows:.4f}", tps=f"{rate:,.0f}")
-        return self._epoch_record(epoch, epochs, sums, sums.seconds + time.perf_counter() - start)
+        record = self._epoch_record(epoch, epochs, sums, sums.seconds + time.perf_counter() - start)
+        if partial:
+            record["partial"] = True
+        return record
 
     def _batches(self, epoch: int, sums: EpochSums) -> Iterator:
         """The epoch's batches from batch ``sums.steps`` on (the same order after a resume)."""

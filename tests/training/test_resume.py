@@ -139,3 +139,60 @@ def test_second_ctrl_c_stops_at_once_without_a_new_checkpoint(tmp_path, ring_kg,
     assert not isinstance(stopped.value, TrainingInterrupted)
     saved = load(tmp_path / "twice" / "checkpoint.pt")
     assert (saved["epoch"], saved["batches_done"]) == (1, 0)  # the last epoch end
+
+
+def test_a_budget_spent_mid_epoch_is_resumed_where_it_stopped(tmp_path, ring_kg, monkeypatch):
+    train(config(tmp_path, "full", sampler="nscaching"), kg=ring_kg)
+    steps, original = [0], Trainer.step
+
+    def step(self, batch):
+        steps[0] += 1
+        return original(self, batch)
+
+    monkeypatch.setattr(Trainer, "step", step)
+    monkeypatch.setattr(Trainer, "budget_spent", lambda self: steps[0] >= 7)  # spent in epoch 2, step 2
+    result = train(config(tmp_path, "cut", sampler="nscaching"), kg=ring_kg)
+    assert result["summary"]["epochs_trained"] == 1 and result["summary"]["budget_spent"]
+    saved = load(tmp_path / "cut" / "checkpoint.pt")
+    assert (saved["epoch"], saved["batches_done"]) == (1, 2)
+    lines = [json.loads(line) for line in (tmp_path / "cut" / "metrics.jsonl").read_text().splitlines()]
+    assert [(r["epoch"], r["steps"], r.get("partial", False)) for r in lines] == [(1, 5, False), (2, 2, True)]
+    monkeypatch.undo()
+    # A larger budget (here none) finishes epoch 2 from its step 3: the same run as without the cut.
+    train(config(tmp_path, "cut", sampler="nscaching"), resume=True, kg=ring_kg)
+    assert_same_run(tmp_path / "full", tmp_path / "cut")
+
+
+def test_a_run_that_stopped_early_stays_stopped_when_resumed(tmp_path, ring_kg):
+    settings = dict(lr=0.0, epochs=10, eval_every=1, patience=2)
+    first = train(config(tmp_path, "es", **settings), kg=ring_kg)
+    assert first["summary"]["stopped_early"] and first["summary"]["epochs_trained"] == 3
+    again = train(config(tmp_path, "es", **settings), resume=True, kg=ring_kg)
+    assert again["summary"]["stopped_early"] and again["summary"]["epochs_trained"] == 3
+    assert [r["epoch"] for r in records(tmp_path / "es")] == [1, 2, 3]
+
+
+def test_a_fresh_run_in_a_used_folder_reads_nothing_of_the_old_run(tmp_path, ring_kg):
+    train(config(tmp_path, "used", epochs=1, eval_every=1, lr=0.0), kg=ring_kg)  # leaves best.pt of epoch 1
+    assert (tmp_path / "used" / "best.pt").exists()
+    settings = dict(epochs=3, eval_every=0, lr=0.05)  # validation only at the end: no best.pt of its own
+    reused = train(config(tmp_path, "used", **settings), kg=ring_kg)
+    clean = train(config(tmp_path, "clean", **settings), kg=ring_kg)
+    assert reused["test"] == clean["test"] and not (tmp_path / "used" / "best.pt").exists()
+
+
+def test_diagnostics_generator_is_checkpointed():
+    from types import SimpleNamespace
+
+    from gnnns.training.checkpoint import diagnostics_state, load_diagnostics_state
+
+    def fresh():
+        return SimpleNamespace(batches=0, sums={}, counts={}, _generator=torch.Generator().manual_seed(0))
+
+    running = fresh()
+    torch.randint(100, (5,), generator=running._generator)
+    restored = fresh()
+    load_diagnostics_state(restored, diagnostics_state(running))
+    assert torch.equal(
+        torch.randint(100, (5,), generator=restored._generator), torch.randint(100, (5,), generator=running._generator)
+    )

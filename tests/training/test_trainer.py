@@ -97,8 +97,9 @@ def test_early_stopping(tmp_path, ring_kg):
 def test_time_budget_stops_after_the_step_that_spends_it(tmp_path, ring_kg, clock):
     result = train(config(tmp_path, clock, epochs=4, time_budget=1e-9, budget_clock=clock), kg=ring_kg)
     records = [json.loads(x) for x in (tmp_path / clock / "metrics.jsonl").read_text().splitlines()]
-    assert [r["steps"] for r in records] == [1]
-    assert result["summary"]["budget_spent"] and result["summary"]["epochs_trained"] == 1
+    # The epoch was cut after its first step: recorded as partial, not counted as trained.
+    assert [(r["epoch"], r["steps"], r.get("partial")) for r in records] == [(1, 1, True)]
+    assert result["summary"]["budget_spent"] and result["summary"]["epochs_trained"] == 0
 
 
 def test_unknown_budget_clock(tmp_path, ring_kg):
@@ -144,6 +145,24 @@ def test_checkpoint_intervals_must_not_be_negative(tmp_path):
         config(tmp_path, "x", checkpoint_every=-1)
     with pytest.raises(ValueError, match="checkpoint_every and checkpoint_seconds must be >= 0"):
         config(tmp_path, "x", checkpoint_seconds=-5.0)
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"time_budget": -100}, "time_budget must be >= 0"),
+        ({"eval_every": -7}, "eval_every must be >= -1"),
+        ({"patience": -3}, "patience must be >= 0"),
+        ({"epochs": -1}, "epochs must be >= 0"),
+        ({"diagnostics_every": -2}, "diagnostics_every must be >= 0"),
+        ({"epochs": 2.5}, "epochs must be a whole number"),
+        ({"patience": 2, "eval_every": 0}, "patience needs validation during training, but eval_every is 0"),
+        ({"lr_scheduler": "plateau", "eval_every": -1}, "lr_scheduler: plateau needs validation"),
+    ],
+)
+def test_settings_that_would_be_ignored_or_misread_are_refused(tmp_path, settings, message):
+    with pytest.raises(ValueError, match=message):
+        config(tmp_path, "x", **settings)
 
 
 def test_plateau_schedule_lowers_the_rate_after_validations_and_resumes_with_it(tmp_path, ring_kg):
