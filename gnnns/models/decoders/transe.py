@@ -63,11 +63,16 @@ class TransE(Decoder):
         """
         if self.p == 1:
             return -torch.cdist(query, cand, p=1.0)
-        sq_dist = torch.addmm(query.square().sum(-1, keepdim=True), query, cand.t(), alpha=-2.0)
-        sq_dist = sq_dist + cand.square().sum(-1)
-        # Rounding can make the expansion slightly negative, and sqrt has an infinite slope at 0:
-        # clamping at the smallest normal number (sqrt ~1e-19 in float32) keeps gradients finite.
-        return -sq_dist.clamp_min(torch.finfo(sq_dist.dtype).tiny).sqrt()
+        # In float32 even under bfloat16 autocast: the expansion cancels, and bfloat16's 8-bit
+        # mantissa would put its rounding on the whole distance (1e-3 on random unit-norm rows at
+        # d = 200, more for near rows), unlike ``match``, which scores the positives.
+        with torch.autocast(query.device.type, enabled=False):
+            query, cand = query.float(), cand.float()
+            sq_dist = torch.addmm(query.square().sum(-1, keepdim=True), query, cand.t(), alpha=-2.0)
+            sq_dist = sq_dist + cand.square().sum(-1)
+            # Rounding can make the expansion slightly negative, and sqrt has an infinite slope at 0:
+            # clamping at the smallest normal number (sqrt ~1e-19 in float32) keeps gradients finite.
+            return -sq_dist.clamp_min(torch.finfo(sq_dist.dtype).tiny).sqrt()
 
     @torch.no_grad()
     def reset_embeddings(self, entity: Tensor, relation: Tensor) -> None:
