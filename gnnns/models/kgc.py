@@ -162,8 +162,11 @@ class KGCModel(nn.Module):
         """Scores of the triples made by replacing one side of each positive.
 
         This is the ``scorer`` that score-aware samplers receive. It scores in evaluation mode:
-        a sampler sees the model's scores without dropout noise, and its candidates do not move
-        BatchNorm's running statistics (nor meet BatchNorm's need for more than one row).
+        a sampler sees the decoder's scores without dropout noise, and its candidates do not move
+        BatchNorm's running statistics (nor meet BatchNorm's need for more than one row). Inside a
+        GNN training step the entity embeddings are the step's own encoder output
+        (:meth:`cached_embeddings`), computed in training mode, dropout included: encoding the
+        graph a second time for the sampler would double the step's cost.
 
         Args:
             positives (Tensor): shape ``[B, 3]``.
