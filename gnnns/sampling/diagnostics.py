@@ -82,13 +82,26 @@ def sampled_hardness(negative_scores: Tensor, sample_scores: Tensor, negatives: 
     ordered = sorted_rows(sample_scores)
     below = torch.searchsorted(ordered, negative_scores.contiguous(), side="left").double()
     ties = torch.searchsorted(ordered, negative_scores.contiguous(), side="right").double() - below
-    # Draws of the negative itself tie with it: take them out of the ties and of the count.
-    ids = sample.sort().values
+    # Draws of the negative itself are taken out by id, wherever their scores fell: scored in
+    # another column, the same entity may differ from the negative's own score by rounding.
+    order = sample.argsort()
+    ids = sample[order]
     flat = negatives.reshape(-1).contiguous()
-    itself = (torch.searchsorted(ids, flat, side="right") - torch.searchsorted(ids, flat, side="left")).double()
-    itself = itself.view(negatives.shape)
-    others = sample.numel() - itself
-    estimate = (below + (ties - itself) / 2) / others.clamp_min(1)
+    first = torch.searchsorted(ids, flat, side="left")
+    itself = torch.searchsorted(ids, flat, side="right") - first
+    row = torch.arange(negatives.size(0), device=negatives.device).repeat_interleave(negatives.size(1))
+    own = negative_scores.reshape(-1)
+    below_self = torch.zeros_like(own, dtype=torch.float64)
+    ties_self = torch.zeros_like(below_self)
+    for m in range(int(itself.max()) if itself.numel() else 0):
+        drawn = itself > m
+        score = sample_scores[row, order[(first + m).clamp_max(sample.numel() - 1)]]
+        below_self += (drawn & (score < own)).double()
+        ties_self += (drawn & (score == own)).double()
+    shape = negatives.shape
+    below, ties = below - below_self.view(shape), ties - ties_self.view(shape)
+    others = sample.numel() - itself.view(shape).double()
+    estimate = (below + ties / 2) / others.clamp_min(1)
     return torch.where(others > 0, estimate, torch.full_like(estimate, 0.5)).float()
 
 

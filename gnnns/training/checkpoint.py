@@ -77,6 +77,7 @@ def diagnostics_state(diagnostics) -> dict:
         "sums": dict(diagnostics.sums),
         "counts": dict(diagnostics.counts),
         "generator": diagnostics._generator.get_state(),
+        "sampled": diagnostics._sampled,
     }
 
 
@@ -86,3 +87,4 @@ def load_diagnostics_state(diagnostics, state: dict) -> None:
     diagnostics.sums, diagnostics.counts = dict(state["sums"]), dict(state["counts"])
     if "generator" in state:  # checkpoints from before it was saved restart it
         diagnostics._generator.set_state(state["generator"].cpu())
+    diagnostics._sampled = bool(state.get("sampled", False))

@@ -176,6 +176,22 @@ def test_sampled_hardness_by_hand():
     torch.testing.assert_close(estimate, torch.tensor([[1.0, 0.5]]))
 
 
+def test_sampled_hardness_drops_the_negatives_own_draws_by_id():
+    # Negative 5 scores 1.0; its own draw was scored one rounding step away from that (another
+    # column). Either way it is left out: against the other draws (0.5 and 3.0) it is 1 below of 2.
+    one = torch.tensor(1.0)
+    for own_draw in (torch.nextafter(one, torch.tensor(2.0)), torch.nextafter(one, torch.tensor(0.0)), one):
+        sample_scores = torch.stack([torch.tensor(0.5), own_draw, torch.tensor(3.0)]).view(1, 3)
+        estimate = sampled_hardness(torch.tensor([[1.0]]), sample_scores, torch.tensor([[5]]), torch.tensor([8, 5, 9]))
+        torch.testing.assert_close(estimate, torch.tensor([[0.5]]))
+    # Drawn twice, scored once below and once above: both left out.
+    sample_scores = torch.tensor([[0.5, 0.99, 1.01, 3.0, 0.2]])
+    estimate = sampled_hardness(
+        torch.tensor([[1.0]]), sample_scores, torch.tensor([[5]]), torch.tensor([8, 5, 5, 9, 7])
+    )
+    torch.testing.assert_close(estimate, torch.tensor([[2 / 3]]))
+
+
 def test_sampled_hardness_is_unbiased():
     gen = torch.Generator().manual_seed(2)
     scores = torch.randn(50, 400, generator=gen)

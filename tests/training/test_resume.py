@@ -190,9 +190,12 @@ def test_diagnostics_generator_is_checkpointed():
         return SimpleNamespace(batches=0, sums={}, counts={}, _generator=torch.Generator().manual_seed(0))
 
     running = fresh()
+    running._sampled = True  # this epoch's hardness was estimated from a sample: the record says so
     torch.randint(100, (5,), generator=running._generator)
     restored = fresh()
+    restored._sampled = False
     load_diagnostics_state(restored, diagnostics_state(running))
+    assert restored._sampled
     assert torch.equal(
         torch.randint(100, (5,), generator=restored._generator), torch.randint(100, (5,), generator=running._generator)
     )
