@@ -84,6 +84,7 @@ class RunConfig:
     output: str | None = None  # run directory; gnnns train picks runs/<dataset>-<model>-<time>
 
     def __post_init__(self) -> None:
+        self._check_types()
         # YAML 1.1 reads 1e-05 (no dot) as text, and the command line passes a setting whose default
         # is None as text: numbers written so are taken as numbers, anything else is refused.
         for name in (*FLOAT_FIELDS, *OPTIONAL_FLOAT_FIELDS):
@@ -135,11 +136,46 @@ class RunConfig:
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {list(PRECISIONS)}, got {self.precision!r}")
         if isinstance(self.num_neighbors, str):
-            self.num_neighbors = [int(n) for n in self.num_neighbors.split(",") if n.strip()]
+            try:
+                self.num_neighbors = [int(n) for n in self.num_neighbors.split(",") if n.strip()]
+            except ValueError:
+                raise ValueError(
+                    f"num_neighbors must be positive integers or -1 (all), one per hop, comma-separated, "
+                    f"got {self.num_neighbors!r}"
+                ) from None
+        elif isinstance(self.num_neighbors, int) and not isinstance(self.num_neighbors, bool):
+            self.num_neighbors = [self.num_neighbors]
         if not self.num_neighbors or not all(isinstance(n, int) and (n > 0 or n == -1) for n in self.num_neighbors):
             raise ValueError(
                 f"num_neighbors must be positive integers or -1 (all), one per hop, got {self.num_neighbors!r}"
             )
+
+    def _check_types(self) -> None:
+        """Each setting of the kind its annotation names (YAML and JSON may hold anything), and
+        counts that must be positive; floats are checked by the caller, which also reads text."""
+        kinds = {"int": "a whole number", "str": "text", "bool": "true or false", "dict": "a mapping", "list": "a list"}
+        for f in dataclasses.fields(self):
+            base, _, optional = str(f.type).partition(" | ")
+            value = getattr(self, f.name)
+            if base not in kinds or f.name in ("num_head_negatives", "num_neighbors") or (optional and value is None):
+                continue  # floats, and the two that the command line passes as text, are checked below
+            if base == "int":
+                ok = isinstance(value, int) and not isinstance(value, bool)
+            else:
+                ok = isinstance(value, {"str": str, "bool": bool, "dict": dict, "list": list}[base])
+            if not ok:
+                raise ValueError(f"{f.name} must be {kinds[base]}, got {value!r}")
+        for name in ("dim", "batch_size", "eval_batch_size", "num_negatives", "hardness_queries"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if not 0 <= self.seed < 2**32:
+            raise ValueError(f"seed must lie in [0, 2**32), got {self.seed}")
+        import torch
+
+        try:
+            torch.device(self.device)
+        except (RuntimeError, ValueError):
+            raise ValueError(f"device must be cpu, cuda, cuda:N or another torch device, got {self.device!r}") from None
 
     def _check_sides(self) -> None:
         if self.negative_sides not in ("random", "both"):
@@ -172,7 +208,7 @@ class RunConfig:
     def from_dict(cls, values: dict, source: str = "config") -> RunConfig:
         unknown = sorted(set(values) - set(cls.field_names()))
         if unknown:
-            raise ValueError(f"{source}: unknown setting(s) {unknown}; valid settings: {cls.field_names()}")
+            raise ValueError(f"{source}: {_unknown_message(unknown, cls.field_names())}")
         return cls(**values)
 
 
@@ -195,8 +231,18 @@ def read_config_file(path: str | Path) -> dict:
     valid = set(RunConfig.field_names())
     unknown = sorted(set(values) - valid)
     if unknown:
-        raise ValueError(f"{path}: unknown setting(s) {unknown}; valid settings: {sorted(valid)}")
+        raise ValueError(f"{path}: {_unknown_message(unknown, sorted(valid))}")
     return values
+
+
+def _unknown_message(unknown: list[str], valid: list[str]) -> str:
+    import difflib
+
+    hints = [
+        f"{key!r}: did you mean {close[0]!r}?" for key in unknown if (close := difflib.get_close_matches(key, valid, 1))
+    ]
+    hint = f" ({'; '.join(hints)})" if hints else ""
+    return f"unknown setting(s) {unknown}{hint}; valid settings: {valid}"
 
 
 FLOAT_FIELDS = tuple(f.name for f in dataclasses.fields(RunConfig) if isinstance(f.default, float))

@@ -390,3 +390,10 @@ def test_a_bf16_reproduction_says_so_and_resumes_only_in_bf16(tmp_path, monkeypa
     assert main(["bench", "tiny", "--epochs", "1"]) == 0
     hardware = bench.render_table(registry, tmp_path / "benchmarks" / "results", root=tmp_path).splitlines()[2]
     assert "bf16" not in hardware
+
+
+def test_a_registry_that_is_not_yaml_is_named_with_its_line(tmp_path):
+    path = tmp_path / "reproductions.yaml"
+    path.write_text("reproductions:\n  - name: [x\n")
+    with pytest.raises(ValueError, match=rf"{path}:\d+: not valid YAML"):
+        bench.load_registry(path)

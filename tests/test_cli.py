@@ -175,3 +175,43 @@ def test_negative_scoring_flag_reaches_the_model_and_unknown_modes_are_refused(t
     assert built[0].negative_scoring == "distinct"
     assert main([*args, "--output", str(tmp_path / "bad"), "--negative-scoring", "unique"]) == 1
     assert "negative_scoring must be one of ['rows', 'distinct'], got 'unique'" in capsys.readouterr().err
+
+
+def test_resuming_with_settings_that_change_the_run_is_refused_and_changes_nothing(tmp_path, capsys):
+    run = tmp_path / "run"
+    base = ["train", "--model", "distmult", "--dim", "8", "--epochs", "1", "--no-progress", "--output", str(run)]
+    assert main(base) == 0
+    saved = (run / "config.json").read_text()
+    # --lr would be overridden by the restored optimizer, --dim cannot load: both refused, named.
+    assert main([*base, "--resume", "--epochs", "2", "--lr", "0.5", "--dim", "16"]) == 1
+    err = capsys.readouterr().err
+    assert "dim: 8 -> 16" in err and "lr: 0.01 -> 0.5" in err and "epochs" not in err.split("may change")[0]
+    assert (run / "config.json").read_text() == saved
+    assert main([*base, "--resume", "--epochs", "2"]) == 0  # when to stop may change
+    assert json.loads((run / "config.json").read_text())["epochs"] == 2
+
+
+def test_bad_values_name_the_setting(tmp_path, capsys):
+    cfg = tmp_path / "bad.yaml"
+    for text, message in [
+        ("dim: abc\n", "dim must be a whole number, got 'abc'"),
+        ("reciprocal: 'false'\n", "reciprocal must be true or false, got 'false'"),
+        ("num_negatives: 2.5\n", "num_negatives must be a whole number, got 2.5"),
+        ("dim: 0\n", "dim must be at least 1, got 0"),
+        ("eval_evry: 1\n", "'eval_evry': did you mean 'eval_every'?"),
+        ("device: foo\n", "device must be cpu, cuda, cuda:N or another torch device, got 'foo'"),
+        ("num_neighbors: 5,x\n", "num_neighbors must be positive integers or -1"),
+    ]:
+        cfg.write_text(text)
+        assert main(["train", "--config", str(cfg), "--no-progress", "--output", str(tmp_path / "r")]) == 1, text
+        assert message in capsys.readouterr().err, text
+    assert main(["train", "--resume"]) == 1
+    assert "--resume needs --output RUN_DIR" in capsys.readouterr().err
+
+
+def test_an_unreadable_checkpoint_is_named(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "--dim", "8", "--epochs", "1", "--no-progress", "--output", str(run)]) == 0
+    (run / "best.pt").write_bytes(b"")
+    assert main(["evaluate", str(run), "--no-progress"]) == 1
+    assert f"{run / 'best.pt'}: not a readable gnnns checkpoint" in capsys.readouterr().err

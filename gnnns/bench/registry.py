@@ -55,7 +55,12 @@ def load_registry(path: str | Path | None = None) -> list[dict]:
     if not path.is_file():
         raise FileNotFoundError(f"reproduction registry {path} does not exist")
     root = path.resolve().parent.parent
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        raise ValueError(f"{where}: not valid YAML ({getattr(err, 'problem', err)})") from None
     if not isinstance(data, dict) or not isinstance(data.get("reproductions"), list):
         raise ValueError(f"{path}: expected a list under the key 'reproductions:'")
     entries, seen = [], set()

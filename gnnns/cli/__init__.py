@@ -33,6 +33,16 @@ __all__ = [
 ]
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gnnns", description="Knowledge-graph completion with PyG")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -44,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("run_dir", help="run directory written by `gnnns train --output`")
     ev.add_argument("--split", default="test", choices=["valid", "test"])
     ev.add_argument("--checkpoint", default="best", choices=["best", "last"])
-    ev.add_argument("--batch-size", type=int, default=256)
+    ev.add_argument("--batch-size", type=_positive_int, default=256, help="queries scored at a time")
     ev.add_argument("--device", default=None)
     ev.add_argument("--compile", action="store_true", help="fuse the scoring kernel with torch.compile")
     ev.add_argument("--no-progress", action="store_true")

@@ -17,6 +17,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from gnnns.training.distributed import process_group
     from gnnns.training.run import train
 
+    if args.resume and not args.output:
+        raise ValueError("--resume needs --output RUN_DIR, the run to continue")
     config = _config_from_args(args)
     # Under torchrun every process runs this; the group lets them agree on one run directory.
     with process_group(config.device) as distributed:

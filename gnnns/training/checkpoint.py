@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pickle
 import random
 from pathlib import Path
 
@@ -47,7 +48,10 @@ def load(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no checkpoint at {path}")
-    return torch.load(path, map_location=map_location, weights_only=False)
+    try:
+        return torch.load(path, map_location=map_location, weights_only=False)
+    except (EOFError, pickle.UnpicklingError, RuntimeError, OSError) as err:
+        raise ValueError(f"{path}: not a readable gnnns checkpoint (truncated or corrupt: {err})") from None
 
 
 def sampler_counters(sampler: nn.Module) -> dict:

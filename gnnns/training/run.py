@@ -193,8 +193,38 @@ def train(config: RunConfig, resume: bool = False, kg: KnowledgeGraph | None = N
     run_dir = Path(config.output) if config.output else None
     if resume and (run_dir is None or not (run_dir / LAST).exists()):
         raise FileNotFoundError(f"--resume: no checkpoint {run_dir / LAST if run_dir else LAST} to resume from")
+    if resume:
+        _check_resumable(config, run_dir)
     with process_group(config.device) as distributed:
         return _train(config, resume, kg, run_dir, distributed)
+
+
+RESUME_MAY_CHANGE = frozenset(
+    {
+        "epochs", "time_budget", "budget_clock", "patience", "device", "progress", "compile",
+        "checkpoint_every", "checkpoint_seconds", "eval_batch_size", "diagnostics_every",
+        "hardness_queries", "output",
+    }
+)  # fmt: skip
+"""Settings a resumed run may change: when to stop, where it runs, what it measures and shows."""
+
+
+def _check_resumable(config: RunConfig, run_dir: Path) -> None:
+    """Refuse to resume with settings that would change the run (the saved ``config.json``)."""
+    saved_path = run_dir / "config.json"
+    if not saved_path.is_file():
+        return
+    saved, now = json.loads(saved_path.read_text(encoding="utf-8")), config.to_dict()
+    changed = [
+        f"{key}: {saved[key]!r} -> {now[key]!r}"
+        for key in sorted(set(saved) & set(now) - RESUME_MAY_CHANGE)
+        if saved[key] != now[key]
+    ]
+    if changed:
+        raise ValueError(
+            f"--resume: {saved_path} was trained with other settings ({'; '.join(changed)}); a resumed run "
+            f"may change only {sorted(RESUME_MAY_CHANGE)}. Start a new run (another --output) to change the others"
+        )
 
 
 def _train(
@@ -207,13 +237,14 @@ def _train(
         print(kg if not distributed.enabled else f"{kg}, {distributed.world_size} processes", flush=True)
     seed_everything(config.seed)
     trainer = build_trainer(config, kg, run_dir, distributed)
-    if run_dir is not None and distributed.is_main:
-        (run_dir / "config.json").write_text(json.dumps(saved_config, indent=2) + "\n", encoding="utf-8")
-        if not resume:  # a fresh run in a used folder: nothing of the old run may be read back
-            for name in ("metrics.jsonl", LAST, BEST):
-                (run_dir / name).unlink(missing_ok=True)
+    if run_dir is not None and distributed.is_main and not resume:
+        # A fresh run in a used folder: nothing of the old run may be read back.
+        for name in ("metrics.jsonl", LAST, BEST):
+            (run_dir / name).unlink(missing_ok=True)
     if resume:
         trainer.resume()
+    if run_dir is not None and distributed.is_main:  # after a resume that worked: a failed one changes nothing
+        (run_dir / "config.json").write_text(json.dumps(saved_config, indent=2) + "\n", encoding="utf-8")
     start = time.perf_counter()
     summary = trainer.fit(config.epochs)
     summary["train_seconds"] = time.perf_counter() - start

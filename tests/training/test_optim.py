@@ -278,16 +278,18 @@ def test_build_lr_schedule_checks_its_settings():
     model = torch.nn.Linear(2, 2)
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     assert build_lr_schedule(RunConfig(), opt) is None
-    schedule = build_lr_schedule(RunConfig(lr_scheduler="plateau", lr_scheduler_options={"factor": 0.9}), opt)
+    schedule = build_lr_schedule(
+        RunConfig(lr_scheduler="plateau", eval_every=1, lr_scheduler_options={"factor": 0.9}), opt
+    )
     assert schedule.factor == 0.9 and schedule.patience == 10
     with pytest.raises(ValueError, match="unknown lr_scheduler 'cosine'"):
         build_lr_schedule(RunConfig(lr_scheduler="cosine"), opt)
     with pytest.raises(ValueError, match=r"no option \['gamma'\]"):
-        build_lr_schedule(RunConfig(lr_scheduler="plateau", lr_scheduler_options={"gamma": 0.5}), opt)
+        build_lr_schedule(RunConfig(lr_scheduler="plateau", eval_every=1, lr_scheduler_options={"gamma": 0.5}), opt)
     with pytest.raises(ValueError, match="without an lr_scheduler"):
         build_lr_schedule(RunConfig(lr_scheduler_options={"factor": 0.5}), opt)
     with pytest.raises(ValueError, match="0 < factor < 1"):
-        build_lr_schedule(RunConfig(lr_scheduler="plateau", lr_scheduler_options={"factor": 1.5}), opt)
+        build_lr_schedule(RunConfig(lr_scheduler="plateau", eval_every=1, lr_scheduler_options={"factor": 1.5}), opt)
     step = build_lr_schedule(RunConfig(lr_scheduler="step", lr_scheduler_options={"milestones": [188]}), opt)
     assert isinstance(step, StepSchedule) and step.milestones == [188] and step.factor == 0.1
     with pytest.raises(ValueError, match="'step' needs lr_scheduler_options milestones"):
