@@ -2,24 +2,19 @@
 
 from __future__ import annotations
 
-import importlib
 import shlex
 import shutil
 import sys
-from pathlib import Path
 
 import pytest
 
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+from tests.benchmark_scripts import benchmark_script
 
 
 @pytest.fixture(scope="module")
 def common():
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        yield importlib.import_module("_common")
-    finally:
-        sys.path.remove(str(BENCHMARKS))
+    with benchmark_script("_common") as module:
+        yield module
 
 
 def test_paths_inside_the_checkout_become_relative(common):

@@ -2,27 +2,19 @@
 
 from __future__ import annotations
 
-import importlib
-import sys
-from pathlib import Path
-
 import pytest
 import torch
 
 from gnnns.data import synthetic_kg
 from gnnns.evaluation import evaluate
 from gnnns.models import build_model
-
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+from tests.benchmark_scripts import benchmark_script
 
 
 @pytest.fixture(scope="module")
 def budget():
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        yield importlib.import_module("budget_compare")
-    finally:
-        sys.path.remove(str(BENCHMARKS))
+    with benchmark_script("budget_compare") as module:
+        yield module
 
 
 def brute_l2_rotate(entities, relations, kept, rel, predict_head, offset):

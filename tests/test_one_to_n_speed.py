@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import importlib
-import sys
-from pathlib import Path
-
 import pytest
 import torch
 
 from gnnns.loaders import OneToNLoader
+from tests.benchmark_scripts import benchmark_script
 
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 ENTITIES, RELATIONS = 30, 4
 
 
@@ -24,11 +20,8 @@ def random_triples() -> torch.Tensor:
 
 @pytest.fixture(scope="module")
 def bench():
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        yield importlib.import_module("one_to_n_speed")
-    finally:
-        sys.path.remove(str(BENCHMARKS))
+    with benchmark_script("one_to_n_speed") as module:
+        yield module
 
 
 def test_queries_are_the_distinct_pairs_of_both_directions(bench):
