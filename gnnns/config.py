@@ -216,13 +216,9 @@ def read_config_file(path: str | Path) -> dict:
     """Settings from a YAML (or JSON) file; keys may use ``-`` or ``_``."""
     path = Path(path)
     try:
-        values = yaml.safe_load(path.read_text(encoding="utf-8"))
+        values = load_yaml(path)
     except FileNotFoundError:
         raise FileNotFoundError(f"config file {path} does not exist") from None
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
-        raise ValueError(f"{where}: not valid YAML ({getattr(err, 'problem', err)})") from None
     if values is None:
         return {}
     if not isinstance(values, dict):
@@ -233,6 +229,16 @@ def read_config_file(path: str | Path) -> dict:
     if unknown:
         raise ValueError(f"{path}: {_unknown_message(unknown, sorted(valid))}")
     return values
+
+
+def load_yaml(path: Path):
+    """The YAML document in ``path``; a syntax error becomes a ValueError naming file and line."""
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        raise ValueError(f"{where}: not valid YAML ({getattr(err, 'problem', err)})") from None
 
 
 def _unknown_message(unknown: list[str], valid: list[str]) -> str:

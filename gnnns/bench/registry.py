@@ -7,9 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import yaml
-
-from gnnns.config import read_config_file
+from gnnns.config import load_yaml, read_config_file
 
 REGISTRY = Path("benchmarks") / "reproductions.yaml"
 RESULTS = Path("benchmarks") / "results"
@@ -55,12 +53,7 @@ def load_registry(path: str | Path | None = None) -> list[dict]:
     if not path.is_file():
         raise FileNotFoundError(f"reproduction registry {path} does not exist")
     root = path.resolve().parent.parent
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
-        raise ValueError(f"{where}: not valid YAML ({getattr(err, 'problem', err)})") from None
+    data = load_yaml(path)
     if not isinstance(data, dict) or not isinstance(data.get("reproductions"), list):
         raise ValueError(f"{path}: expected a list under the key 'reproductions:'")
     entries, seen = [], set()

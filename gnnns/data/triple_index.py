@@ -51,14 +51,9 @@ class TripleIndex:
     def __len__(self) -> int:
         return self._tail_keys.numel()
 
-    def _check_relations(self, r: Tensor) -> None:
-        # Out-of-range ids would alias other triples' keys ((h, R + r, t) == (h + 1, r, t)),
-        # e.g. reciprocal relation ids passed by mistake: refuse them instead.
-        if r.numel() and (int(r.min()) < 0 or int(r.max()) >= self.num_relations):
-            raise ValueError(f"relation ids must lie in [0, {self.num_relations}), got {int(r.min())}..{int(r.max())}")
-
     def _encode(self, a: Tensor, r: Tensor, b: Tensor, out: Tensor | None = None) -> Tensor:
-        self._check_relations(r)
+        # (h, R + r, t) would alias (h + 1, r, t), e.g. reciprocal ids passed by mistake.
+        check_relation_ids(r, self.num_relations)
         # One buffer (fresh, or ``out``), the rest in place: above glibc's mmap threshold (32 MB) every
         # temporary is new memory that the kernel faults in and zeroes, which took half of a 16M-triple build.
         shape = torch.broadcast_shapes(a.shape, r.shape, b.shape)
@@ -121,7 +116,7 @@ class TripleIndex:
             ``row[i]``.
         """
         keys = self._head_keys if predict_head else self._tail_keys
-        self._check_relations(relation)
+        check_relation_ids(relation, self.num_relations)
         kept, relation = kept.long(), relation.long()  # int32 ids would wrap around in the key
         base = (kept.to(keys.device) * self.num_relations + relation.to(keys.device)) * self.num_entities
         start = torch.searchsorted(keys, base)
@@ -133,6 +128,15 @@ class TripleIndex:
         )
         entity = keys[start[row] + offsets] - base[row]
         return row.to(kept.device), entity.to(kept.device)
+
+
+def check_relation_ids(relation: Tensor, limit: int, who: str = "", note: str = "") -> None:
+    """Refuse relation ids outside ``[0, limit)``: as parts of packed keys they would alias other
+    triples' keys silently. ``who`` prefixes the message, ``note`` explains the limit."""
+    if relation.numel() and (int(relation.min()) < 0 or int(relation.max()) >= limit):
+        raise ValueError(
+            f"{who}relation ids must lie in [0, {limit}){note}, got {int(relation.min())}..{int(relation.max())}"
+        )
 
 
 def sorted_distinct(keys: Tensor) -> Tensor:

@@ -8,15 +8,12 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from gnnns.data.triple_index import check_relation_ids
+
 
 def check_relations(triples: Tensor, num_relations: int) -> None:
     """Refuse relation ids outside ``[0, R)``: their inverses ``r + R`` would be other relations."""
-    r = triples[:, 1]
-    if r.numel() and (int(r.min()) < 0 or int(r.max()) >= num_relations):
-        raise ValueError(
-            f"relation ids must lie in [0, {num_relations}) (num_relations) to add inverses r + {num_relations}, "
-            f"got {int(r.min())}..{int(r.max())}"
-        )
+    check_relation_ids(triples[:, 1], num_relations, note=f" (num_relations) to add inverses r + {num_relations}")
 
 
 class ShardedBatches:

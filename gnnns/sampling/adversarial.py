@@ -9,6 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from gnnns.data import KnowledgeGraph
+from gnnns.data.triple_index import check_relation_ids
 from gnnns.sampling.base import NegativeSampler
 from gnnns.sampling.dynamic import gumbel_like, uniform_other_than
 from gnnns.sampling.negatives import Negatives, Scorer, kept_and_true, require_scorer
@@ -130,11 +131,7 @@ class AdversarialSampler(NegativeSampler):
         backward that SparseAdam would have to coalesce.
         """
         relation = positives[:, 1]
-        if relation.numel() and (int(relation.min()) < 0 or int(relation.max()) >= 2 * self.num_relations):
-            raise ValueError(
-                f"AdversarialSampler: relation ids must lie in [0, {2 * self.num_relations}) (reciprocal ids "
-                f"included), got {int(relation.min())}..{int(relation.max())}"
-            )
+        check_relation_ids(relation, 2 * self.num_relations, "AdversarialSampler: ", " (reciprocal ids included)")
         relation = torch.where(relation >= self.num_relations, relation - self.num_relations, relation)
         kept, _ = kept_and_true(positives, corrupt_head)
         rows = _Rows.of(self.entity, torch.cat([kept.unsqueeze(1), candidates], dim=1))

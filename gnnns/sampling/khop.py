@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 
 from gnnns.data import KnowledgeGraph
-from gnnns.data.triple_index import isin_sorted, sorted_distinct
+from gnnns.data.triple_index import check_relation_ids, isin_sorted, sorted_distinct
 from gnnns.sampling.base import NegativeSampler
 from gnnns.sampling.negatives import Negatives, Scorer, kept_and_true
 
@@ -239,11 +239,7 @@ class _Batch:
         # A head is replaced in (?, r, kept): those are kept's incoming links r + R. A reciprocal
         # positive (t, r + R, h) is (h, r, t) read backwards, so its ids wrap around at 2R.
         relation, twice = positives[:, 1], 2 * sampler.num_relations
-        if relation.numel() and (int(relation.min()) < 0 or int(relation.max()) >= twice):
-            raise ValueError(
-                f"KHopSampler: relation ids must lie in [0, {twice}) (reciprocal ids included), "
-                f"got {int(relation.min())}..{int(relation.max())}"
-            )
+        check_relation_ids(relation, twice, "KHopSampler: ", " (reciprocal ids included)")
         relation = (relation + corrupt_head.long() * sampler.num_relations) % twice
         self.prefix = (self.kept << sampler.row_shift) | (relation << sampler.entity_bits)
         self.check = torch.zeros_like(self.walkable)

@@ -6,6 +6,7 @@ import torch
 from torch import Tensor
 
 from gnnns.data import KnowledgeGraph
+from gnnns.data.triple_index import check_relation_ids
 from gnnns.sampling.base import NegativeSampler
 from gnnns.sampling.dynamic import gumbel_like
 from gnnns.sampling.negatives import Negatives, Scorer, kept_and_true, require_scorer
@@ -117,11 +118,7 @@ class NSCachingSampler(NegativeSampler):
     def pair_keys_of(self, positives: Tensor, corrupt_head: Tensor) -> Tensor:
         """The cache key of each positive's query, shape ``[B]``."""
         relation = positives[:, 1]
-        if relation.numel() and (int(relation.min()) < 0 or int(relation.max()) >= 2 * self.num_relations):
-            raise ValueError(
-                f"NSCachingSampler: relation ids must lie in [0, {2 * self.num_relations}) (reciprocal ids "
-                f"included), got {int(relation.min())}..{int(relation.max())}"
-            )
+        check_relation_ids(relation, 2 * self.num_relations, "NSCachingSampler: ", " (reciprocal ids included)")
         # (t, r + R, h) with its tail replaced is (h, r, t) with its head replaced: same cache.
         inverse = relation >= self.num_relations
         kept, _ = kept_and_true(positives, corrupt_head)
