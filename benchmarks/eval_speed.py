@@ -206,6 +206,7 @@ def brief_train(run_dir: Path, kg: dict, n: int, seed: int) -> str:
         str(seed),
         "--output",
         str(run_dir),
+        "--overwrite",
         "--no-compile",
         "--no-progress",
     ]

@@ -43,7 +43,7 @@ def main() -> None:
     args = parser.parse_args()
     config, published, source = CONFIGS[args.name]
     run_dir = args.run_dir or str(REPO / "runs" / f"gnn_quality_{args.name}")
-    flags = ["--config", config, "--epochs", str(args.epochs), "--eval-every", "1", "--output", run_dir]
+    flags = ["--config", config, "--epochs", str(args.epochs), "--eval-every", "1", "--output", run_dir, "--overwrite"]
     flags += ["--no-progress"]
     if args.batch_size:
         flags += ["--batch-size", str(args.batch_size)]

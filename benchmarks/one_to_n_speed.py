@@ -127,7 +127,7 @@ def gnnns_train_command(run_dir: Path, args) -> list[str]:
         f"train --dataset {args.dataset} --model complex --dim {args.dim} --training kvsall --loss {args.loss} "
         f"--optimizer adam --lr {LR} --batch-size {BATCH} --epochs {args.epochs} --eval-every -1 --seed {args.seed}"
     )
-    return [*gnnns_cmd(), *flags.split(), "--output", str(run_dir), "--no-compile", "--no-progress"]
+    return [*gnnns_cmd(), *flags.split(), "--output", str(run_dir), "--overwrite", "--no-compile", "--no-progress"]
 
 
 def run_gnnns(args, kg: dict, train: torch.Tensor) -> dict:

@@ -122,7 +122,7 @@ def speed_markdown(p: dict) -> str:
 def train_once(name: str, precision: str, threads: int) -> dict:
     out = REPO / "runs" / "precision" / f"{name}-{precision}"
     cmd = [*gnnns_cmd(), "train", "--config", f"benchmarks/configs/{name}.yaml", "--precision", precision]
-    cmd += ["--output", str(out), "--no-progress"]
+    cmd += ["--output", str(out), "--overwrite", "--no-progress"]
     env = {**child_env(), "OMP_NUM_THREADS": str(threads)}
     start = time.perf_counter()
     subprocess.run(cmd, check=True, cwd=REPO, env=env, stdout=subprocess.DEVNULL)

@@ -96,7 +96,7 @@ DIAGNOSTICS = (
 def run_one(dataset: str, variant: str, budget: float, out: Path) -> dict:
     command = [
         *gnnns_cmd(), "train", "--dataset", dataset, *MODEL, *VARIANTS[variant],
-        "--time-budget", str(budget), "--output", str(out),
+        "--time-budget", str(budget), "--output", str(out), "--overwrite",
     ]  # fmt: skip
     start = time.perf_counter()
     proc = subprocess.run(command, capture_output=True, text=True, env=child_env(), cwd=REPO)

@@ -104,7 +104,7 @@ def gnnns_train_command(run_dir: Path, args) -> list[str]:
         f"--batch-size {BATCH} --epochs {args.epochs} --eval-every -1 --seed {args.seed}"
     )
     switch = "--compile" if args.compile else "--no-compile"
-    return [*gnnns_cmd(), *flags.split(), "--output", str(run_dir), switch, "--no-progress"]
+    return [*gnnns_cmd(), *flags.split(), "--output", str(run_dir), "--overwrite", switch, "--no-progress"]
 
 
 def run_gnnns(args, kg: dict, n_triples: int) -> dict:

@@ -370,6 +370,18 @@ def test_an_interrupted_reproduction_resumes_from_its_checkpoint(tmp_path):
     assert "(resumed at epoch 1)" in row and "resumed" not in whole
 
 
+def test_bench_refuses_to_restart_over_an_unfinished_reproduction(tmp_path, monkeypatch, capsys):
+    write_repo(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    assert main(["bench", "tiny", "--epochs", "1"]) == 0
+    run = tmp_path / "runs" / "bench" / "tiny"
+    (run / "metrics.json").unlink()  # as if killed before its test evaluation
+    assert main(["bench", "tiny"]) == 1
+    assert "holds an unfinished run" in capsys.readouterr().err
+    assert main(["bench", "tiny", "--overwrite"]) == 0
+    assert json.loads((run / "metrics.json").read_text())["summary"]["epochs_trained"] == 2
+
+
 def test_a_bf16_reproduction_says_so_and_resumes_only_in_bf16(tmp_path, monkeypatch, capsys):
     write_repo(tmp_path)
     monkeypatch.chdir(tmp_path)

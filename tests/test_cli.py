@@ -207,6 +207,8 @@ def test_bad_values_name_the_setting(tmp_path, capsys):
         assert message in capsys.readouterr().err, text
     assert main(["train", "--resume"]) == 1
     assert "--resume needs --output RUN_DIR" in capsys.readouterr().err
+    assert main(["train", "--resume", "--overwrite", "--output", str(tmp_path / "r")]) == 1
+    assert "--resume continues the run in --output and --overwrite deletes it" in capsys.readouterr().err
 
 
 def test_an_unreadable_checkpoint_is_named(tmp_path, capsys):

@@ -18,6 +18,7 @@ def run_reproduction(
     run_dir: str | Path | None = None,
     command: str | None = None,
     resume: bool = False,
+    overwrite: bool = False,
 ) -> dict:
     """Train ``entry``'s config and write ``results_dir/repro_<name>.json``; returns what it wrote.
 
@@ -36,6 +37,8 @@ def run_reproduction(
             then sums every epoch's training time from ``metrics.jsonl``, and ``wall_seconds``
             adds this process's evaluation time to it (evaluations before the resume are not
             counted); ``resumed`` says from which epoch. (default: False)
+        overwrite (bool): start afresh even if ``run_dir`` holds an unfinished run, deleting
+            it; without it such a run is refused. (default: False)
 
     The record holds the entry's description and published figures, the overrides, the test
     and validation metrics, ``reached`` (:func:`reached` on the test MRR), ``run``
@@ -65,7 +68,7 @@ def run_reproduction(
     # The code that trains is the code checked out now, not at the end of a run of hours.
     git = git_commit(root)
     start = time.perf_counter()
-    result = train(config, resume=resume)
+    result = train(config, resume=resume, overwrite=overwrite)
     wall = time.perf_counter() - start
     if "test" not in result:
         raise ValueError(

@@ -90,6 +90,11 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--resume", action="store_true", help="reproductions: continue runs/bench/NAME from its checkpoint"
     )
+    bench.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="reproductions: start afresh even if runs/bench/NAME holds an unfinished run (deleting it)",
+    )
     bench.set_defaults(func=cmd_bench, extra=[])
     return parser
 

@@ -49,7 +49,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
             raise ValueError(f"{args.name} is a reproduction; arguments after -- are for scripts, got {args.extra}")
         command = shlex.join(["gnnns", *args.argv])
         record = bench.run_reproduction(
-            reproductions[args.name], overrides, results, command=command, resume=args.resume
+            reproductions[args.name],
+            overrides,
+            results,
+            command=command,
+            resume=args.resume,
+            overwrite=args.overwrite,
         )
         m = record["test"]
         if record["published"] is None:
@@ -61,7 +66,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         print(f"wrote {results / f'repro_{args.name}.json'}")
         return 0
     if args.name in scripts:
-        if overrides or args.output or args.resume:
+        if overrides or args.output or args.resume or args.overwrite:
             raise ValueError(
                 f"{args.name} is a script: pass its own options after --, e.g. gnnns bench {args.name} -- --help"
             )

@@ -19,6 +19,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     if args.resume and not args.output:
         raise ValueError("--resume needs --output RUN_DIR, the run to continue")
+    if args.resume and args.overwrite:
+        raise ValueError("--resume continues the run in --output and --overwrite deletes it: pass one")
     config = _config_from_args(args)
     # Under torchrun every process runs this; the group lets them agree on one run directory.
     with process_group(config.device) as distributed:
@@ -26,7 +28,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             dataset = Path(config.dataset).name or "dataset"
             name = f"{dataset}-{config.model}-{time.strftime('%Y%m%d-%H%M%S')}"
             config.output = str(Path("runs") / distributed.broadcast(name))
-        result = train(config, resume=args.resume)
+        result = train(config, resume=args.resume, overwrite=args.overwrite)
     if not distributed.is_main:
         return 0
     for split in ("valid", "test"):

@@ -116,6 +116,9 @@ def _add_train_flags(parser: argparse.ArgumentParser) -> None:
             parser.add_argument(flag, type=kind, default=None, help=f"{HELP[name]} (default: {default})")
     parser.add_argument("--config", help="YAML file of settings; flags given on the command line win")
     parser.add_argument("--resume", action="store_true", help="continue the run in --output from its checkpoint")
+    parser.add_argument(
+        "--overwrite", action="store_true", help="start afresh in --output even if it holds an unfinished run"
+    )
 
 
 def _config_from_args(args: argparse.Namespace) -> RunConfig:

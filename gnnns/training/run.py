@@ -179,8 +179,12 @@ def _positive_weights(config: RunConfig, kg: KnowledgeGraph) -> SubsamplingWeigh
     return SubsamplingWeights(kg.train, kg.num_relations).to(config.device)
 
 
-def train(config: RunConfig, resume: bool = False, kg: KnowledgeGraph | None = None) -> dict:
+def train(config: RunConfig, resume: bool = False, kg: KnowledgeGraph | None = None, overwrite: bool = False) -> dict:
     """Train as ``config`` says, evaluate, and write ``metrics.json`` into the run directory.
+
+    A fresh run (``resume=False``) in a folder that holds a finished run replaces it. A folder
+    whose run was interrupted (a checkpoint, but no ``metrics.json``) is refused unless
+    ``overwrite=True``: its checkpoint is the only copy of that training.
 
     Under ``torchrun`` (``WORLD_SIZE > 1``), or inside a process group the caller initialised,
     every process runs this: training is data-parallel (:class:`~gnnns.training.Trainer`), the
@@ -195,6 +199,8 @@ def train(config: RunConfig, resume: bool = False, kg: KnowledgeGraph | None = N
         raise FileNotFoundError(f"--resume: no checkpoint {run_dir / LAST if run_dir else LAST} to resume from")
     if resume:
         _check_resumable(config, run_dir)
+    elif run_dir is not None and not overwrite:
+        _check_not_interrupted(run_dir)
     with process_group(config.device) as distributed:
         return _train(config, resume, kg, run_dir, distributed)
 
@@ -207,6 +213,15 @@ RESUME_MAY_CHANGE = frozenset(
     }
 )  # fmt: skip
 """Settings a resumed run may change: when to stop, where it runs, what it measures and shows."""
+
+
+def _check_not_interrupted(run_dir: Path) -> None:
+    """Refuse a fresh run that would delete an interrupted run's checkpoint."""
+    if (run_dir / LAST).exists() and not (run_dir / "metrics.json").exists():
+        raise FileExistsError(
+            f"{run_dir} holds an unfinished run ({run_dir / LAST}, no metrics.json); continue it with --resume, "
+            "or pass --overwrite to start again there and delete it"
+        )
 
 
 def _check_resumable(config: RunConfig, run_dir: Path) -> None:
@@ -239,10 +254,12 @@ def _train(
     trainer = build_trainer(config, kg, run_dir, distributed)
     if run_dir is not None and distributed.is_main and not resume:
         # A fresh run in a used folder: nothing of the old run may be read back.
-        for name in ("metrics.jsonl", LAST, BEST):
+        for name in ("metrics.json", "metrics.jsonl", LAST, BEST):
             (run_dir / name).unlink(missing_ok=True)
     if resume:
         trainer.resume()
+        if run_dir is not None and distributed.is_main:
+            (run_dir / "metrics.json").unlink(missing_ok=True)  # the run is unfinished again
     if run_dir is not None and distributed.is_main:  # after a resume that worked: a failed one changes nothing
         (run_dir / "config.json").write_text(json.dumps(saved_config, indent=2) + "\n", encoding="utf-8")
     start = time.perf_counter()

@@ -199,3 +199,35 @@ def test_diagnostics_generator_is_checkpointed():
     assert torch.equal(
         torch.randint(100, (5,), generator=restored._generator), torch.randint(100, (5,), generator=running._generator)
     )
+
+
+def test_a_fresh_run_refuses_to_delete_an_interrupted_run(tmp_path, ring_kg, monkeypatch):
+    patch_step(monkeypatch, crash, call=4)
+    with pytest.raises(Crash):
+        train(config(tmp_path, "cut", checkpoint_every=1), kg=ring_kg)
+    monkeypatch.undo()
+    saved = (tmp_path / "cut" / "checkpoint.pt").read_bytes()
+    with pytest.raises(FileExistsError, match="unfinished run.*--resume.*--overwrite"):
+        train(config(tmp_path, "cut", checkpoint_every=1), kg=ring_kg)
+    assert (tmp_path / "cut" / "checkpoint.pt").read_bytes() == saved  # untouched
+    # --overwrite starts again there: the same run as in a clean folder.
+    train(config(tmp_path, "cut", checkpoint_every=1), kg=ring_kg, overwrite=True)
+    train(config(tmp_path, "clean", checkpoint_every=1), kg=ring_kg)
+    assert_same_run(tmp_path / "clean", tmp_path / "cut")
+    # A finished run is replaced without asking (the benchmarks rerun into their folders).
+    train(config(tmp_path, "cut", checkpoint_every=1), kg=ring_kg)
+
+
+def test_a_resumed_run_is_unfinished_until_it_ends_again(tmp_path, ring_kg, monkeypatch):
+    train(config(tmp_path, "run", epochs=1), kg=ring_kg)
+    assert (tmp_path / "run" / "metrics.json").exists()
+    # Resumed for more epochs and killed: the old metrics.json no longer stands for the run.
+    patch_step(monkeypatch, crash, call=2)
+    with pytest.raises(Crash):
+        train(config(tmp_path, "run", epochs=3), resume=True, kg=ring_kg)
+    monkeypatch.undo()
+    assert not (tmp_path / "run" / "metrics.json").exists()
+    with pytest.raises(FileExistsError, match="unfinished run"):
+        train(config(tmp_path, "run", epochs=3), kg=ring_kg)
+    train(config(tmp_path, "run", epochs=3), resume=True, kg=ring_kg)
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["summary"]["epochs_trained"] == 3
