@@ -54,6 +54,27 @@ def test_train_and_evaluate_from_the_command_line(tmp_path, capsys):
     assert evaluated["metrics"]["mrr"] == metrics["test"]["mrr"]
 
 
+def test_a_relative_dataset_folder_is_recorded_absolute(tmp_path, monkeypatch, capsys):
+    work = tmp_path / "work"
+    work.mkdir()
+    write_folder(work / "data")
+    monkeypatch.chdir(work)
+    flags = ["--dataset", "data", "--dim", "8", "--batch-size", "16", "--num-negatives", "4", "--no-progress"]
+    assert main(["train", *flags, "--epochs", "1", "--output", "run"]) == 0
+    saved = json.loads((work / "run" / "config.json").read_text())
+    assert saved["dataset"] == str((work / "data").resolve())
+    # Evaluated and resumed from another directory, it still finds its data.
+    monkeypatch.chdir(tmp_path)
+    assert main(["evaluate", "work/run", "--split", "test", "--no-progress"]) == 0
+    assert main(["train", "--resume", "--output", "work/run", "--epochs", "2", "--no-progress"]) == 0
+    assert "test: MRR" in capsys.readouterr().out
+    # A run saved by an older version with the folder relative resumes from where it was started.
+    monkeypatch.chdir(work)
+    saved["dataset"] = "data"
+    (work / "run" / "config.json").write_text(json.dumps(saved))
+    assert main(["train", "--resume", "--output", "run", "--epochs", "3", "--dataset", "data", "--no-progress"]) == 0
+
+
 def test_errors_exit_non_zero_with_a_message(tmp_path, capsys):
     cfg = tmp_path / "bad.yaml"
     cfg.write_text("modle: rotate\n")

@@ -23,6 +23,22 @@ _ALIASES = {"fb15k237": "fb15k-237", "kinships": "kinship", "yago310": "yago3-10
 _OGB_NAMES = ("ogbl-wikikg2", "ogbl-biokg")  # read by gnnns.data.ogb from OGB's own files, never downloaded
 
 
+def _registry_key(name: str) -> str | None:
+    """The registry or OGB name ``name`` stands for (case and ``_``/``-`` insensitive), or None."""
+    key = name.strip().lower().replace("_", "-")
+    key = _ALIASES.get(key.replace("-", ""), key)
+    return key if key == "synthetic" or key in _OGB_NAMES or key in DATASETS else None
+
+
+def dataset_reference(name_or_path: str) -> str:
+    """``name_or_path`` as a run should record it: a dataset name as given, an existing folder as
+    an absolute path, so that the run can be evaluated or resumed from another directory."""
+    if _registry_key(name_or_path) is not None:
+        return name_or_path
+    path = Path(name_or_path).expanduser()
+    return str(path.resolve()) if path.is_dir() else name_or_path
+
+
 def load_dataset(name_or_path: str | Path, root: str | Path | None = None, download: bool = True) -> KnowledgeGraph:
     """Load a dataset by registry name (see :data:`DATASETS`, plus ``"synthetic"`` and the OGB
     datasets ``"ogbl-wikikg2"``, ``"ogbl-biokg"``) or folder path.
@@ -43,9 +59,7 @@ def load_dataset(name_or_path: str | Path, root: str | Path | None = None, downl
         ChecksumError: a downloaded file does not match its recipe.
         DataFormatError: a file is malformed.
     """
-    if isinstance(name_or_path, str):
-        key = name_or_path.strip().lower().replace("_", "-")
-        key = _ALIASES.get(key.replace("-", ""), key)
+    if isinstance(name_or_path, str) and (key := _registry_key(name_or_path)) is not None:
         if key == "synthetic":
             return synthetic_kg()
         if key in _OGB_NAMES:
@@ -53,8 +67,7 @@ def load_dataset(name_or_path: str | Path, root: str | Path | None = None, downl
             from gnnns.data.ogb import load_ogb
 
             return load_ogb(key, root)
-        if key in DATASETS:
-            return _load_recipe(DATASETS[key], root, download)
+        return _load_recipe(DATASETS[key], root, download)
     path = Path(name_or_path).expanduser()
     if path.is_dir():
         return _read_typed_folder(path, path.name, typed=None)

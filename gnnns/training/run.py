@@ -13,6 +13,7 @@ import torch
 
 from gnnns.config import RunConfig
 from gnnns.data import KnowledgeGraph, load_dataset
+from gnnns.data.loading import dataset_reference
 from gnnns.loaders import NeighborSubgraphs, OneToNLoader, TripleLoader
 from gnnns.losses import build_loss
 from gnnns.models import KGCModel, build_model
@@ -194,6 +195,8 @@ def train(config: RunConfig, resume: bool = False, kg: KnowledgeGraph | None = N
     Returns:
         ``{"valid": metrics, "test": metrics, ...}`` (no metrics when ``eval_every == -1``).
     """
+    # A dataset folder is recorded absolute: the run can be evaluated or resumed from anywhere.
+    config = dataclasses.replace(config, dataset=dataset_reference(config.dataset))
     run_dir = Path(config.output) if config.output else None
     if resume and (run_dir is None or not (run_dir / LAST).exists()):
         raise FileNotFoundError(f"--resume: no checkpoint {run_dir / LAST if run_dir else LAST} to resume from")
@@ -230,6 +233,8 @@ def _check_resumable(config: RunConfig, run_dir: Path) -> None:
     if not saved_path.is_file():
         return
     saved, now = json.loads(saved_path.read_text(encoding="utf-8")), config.to_dict()
+    if isinstance(saved.get("dataset"), str):  # a folder saved relative by an older version
+        saved["dataset"] = dataset_reference(saved["dataset"])
     changed = [
         f"{key}: {saved[key]!r} -> {now[key]!r}"
         for key in sorted(set(saved) & set(now) - RESUME_MAY_CHANGE)
