@@ -205,11 +205,20 @@ class RunConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, values: dict, source: str = "config") -> RunConfig:
+    def from_dict(cls, values: dict, source: str = "config", lines: dict[str, int] | None = None) -> RunConfig:
+        """The config of ``values``; an unknown or invalid setting is a ValueError naming
+        ``source``, and the setting's line there when ``lines`` (see :func:`setting_lines`) has it."""
         unknown = sorted(set(values) - set(cls.field_names()))
         if unknown:
             raise ValueError(f"{source}: {_unknown_message(unknown, cls.field_names())}")
-        return cls(**values)
+        try:
+            return cls(**values)
+        except ValueError as err:
+            # Every check's message starts with the setting it is about.
+            name = str(err).split(" ", 1)[0]
+            if lines and name in lines:
+                raise ValueError(f"{source}:{lines[name]}: {err}") from None
+            raise
 
 
 def read_config_file(path: str | Path) -> dict:
@@ -229,6 +238,18 @@ def read_config_file(path: str | Path) -> dict:
     if unknown:
         raise ValueError(f"{path}: {_unknown_message(unknown, sorted(valid))}")
     return values
+
+
+def setting_lines(path: str | Path) -> dict[str, int]:
+    """The line of each top-level setting in the YAML file ``path`` (keys with ``-`` read as ``_``)."""
+    node = yaml.compose(Path(path).read_text(encoding="utf-8"))
+    if not isinstance(node, yaml.MappingNode):
+        return {}
+    return {
+        str(key.value).replace("-", "_"): value.start_mark.line + 1
+        for key, value in node.value
+        if isinstance(key, yaml.ScalarNode)
+    }
 
 
 def load_yaml(path: Path):

@@ -404,6 +404,15 @@ def test_a_bf16_reproduction_says_so_and_resumes_only_in_bf16(tmp_path, monkeypa
     assert "bf16" not in hardware
 
 
+def test_a_registry_config_with_a_bad_value_is_refused_at_load_with_its_line(tmp_path):
+    path = write_repo(tmp_path)
+    config = tmp_path / "benchmarks" / "configs" / "tiny.yaml"
+    config.write_text(TINY + "batch_size: -4\n")
+    line = len(TINY.splitlines()) + 1
+    with pytest.raises(ValueError, match=rf"tiny\.yaml:{line}: batch_size must be at least 1, got -4"):
+        bench.load_registry(path)
+
+
 def test_a_registry_that_is_not_yaml_is_named_with_its_line(tmp_path):
     path = tmp_path / "reproductions.yaml"
     path.write_text("reproductions:\n  - name: [x\n")

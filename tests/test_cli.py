@@ -198,6 +198,20 @@ def test_negative_scoring_flag_reaches_the_model_and_unknown_modes_are_refused(t
     assert "negative_scoring must be one of ['rows', 'distinct'], got 'unique'" in capsys.readouterr().err
 
 
+def test_a_bad_value_in_a_config_file_is_named_with_its_line(tmp_path, capsys):
+    cfg = tmp_path / "run.yaml"
+    cfg.write_text("model: rotate\n\n# the size\ndim: abc\nnum-head-negatives: 3\n")
+    assert main(["train", "--config", str(cfg), "--no-progress"]) == 1
+    assert f"{cfg}:4: dim must be a whole number, got 'abc'" in capsys.readouterr().err
+    # A check across settings names the line of the setting it is about (num_head_negatives).
+    assert main(["train", "--config", str(cfg), "--dim", "8", "--no-progress"]) == 1
+    assert f"{cfg}:5: num_head_negatives counts the head side's negatives" in capsys.readouterr().err
+    # A bad value given as a flag is not in the file: no line.
+    cfg.write_text("model: rotate\ndim: 8\n")
+    assert main(["train", "--config", str(cfg), "--dim", "0", "--no-progress"]) == 1
+    assert capsys.readouterr().err.endswith("error: dim must be at least 1, got 0\n")
+
+
 def test_resuming_with_settings_that_change_the_run_is_refused_and_changes_nothing(tmp_path, capsys):
     run = tmp_path / "run"
     base = ["train", "--model", "distmult", "--dim", "8", "--epochs", "1", "--no-progress", "--output", str(run)]

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from gnnns.config import load_yaml, read_config_file
+from gnnns.config import RunConfig, load_yaml, read_config_file, setting_lines
 
 REGISTRY = Path("benchmarks") / "reproductions.yaml"
 RESULTS = Path("benchmarks") / "results"
@@ -90,7 +90,8 @@ def _check_entry(entry: object, index: int, path: Path, root: Path) -> dict:
     config_path = root / entry["config"]
     if not config_path.is_file():
         raise FileNotFoundError(f"{where}: config file {config_path} does not exist")
-    read_config_file(config_path)  # fails here, naming the file, rather than hours into a run
+    # Fails here, naming the file and line, rather than hours into a run.
+    RunConfig.from_dict(read_config_file(config_path), str(config_path), setting_lines(config_path))
     return {**entry, "config_path": config_path, "root": root}
 
 

@@ -9,7 +9,7 @@ import argparse
 import json
 from pathlib import Path
 
-from gnnns.config import RunConfig, read_config_file
+from gnnns.config import RunConfig, read_config_file, setting_lines
 
 HELP = {
     "dataset": "dataset name (see `gnnns datasets`) or a folder with train/valid/test.txt",
@@ -123,6 +123,7 @@ def _add_train_flags(parser: argparse.ArgumentParser) -> None:
 
 def _config_from_args(args: argparse.Namespace) -> RunConfig:
     values = read_config_file(args.config) if args.config else {}
+    from_file = dict(values)
     if args.resume and args.output and (Path(args.output) / "config.json").exists():
         saved = json.loads((Path(args.output) / "config.json").read_text(encoding="utf-8"))
         values = {**saved, **values}
@@ -133,7 +134,13 @@ def _config_from_args(args: argparse.Namespace) -> RunConfig:
         if isinstance(getattr(RunConfig(), name), dict):
             given = {**values.get(name, {}), **_key_values(given, "--" + name.replace("_", "-").removesuffix("s"))}
         values[name] = given
-    return RunConfig.from_dict(values, source=args.config or "command line")
+    # An invalid setting from the file is named with its line; one from a flag is not in the file.
+    lines = (
+        {k: n for k, n in setting_lines(args.config).items() if values.get(k) == from_file.get(k)}
+        if args.config
+        else None
+    )
+    return RunConfig.from_dict(values, source=args.config or "command line", lines=lines)
 
 
 def _key_values(items: list[str], flag: str) -> dict:
