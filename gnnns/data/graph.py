@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 
 import torch
@@ -222,7 +223,10 @@ class KnowledgeGraph:
         """The inverse of :meth:`from_hetero`: one node type per entity type.
 
         Requires every entity to have exactly one type; relation ``r`` between types ``a`` and
-        ``b`` becomes edge type ``(a, relation_name, b)``.
+        ``b`` becomes edge type ``(a, relation_name, b)``, where a name ``a__rel__b`` (as
+        :meth:`from_hetero` writes them) gives ``rel``, unless another relation is also called
+        ``rel``: then it keeps its whole name. Two relations of one name between the same types
+        are refused.
         """
         from torch_geometric.data import HeteroData
 
@@ -240,10 +244,20 @@ class KnowledgeGraph:
         triples = self.split(split)
         src_t, dst_t = node_type[triples[:, 0]], node_type[triples[:, 2]]
         groups = torch.unique(torch.stack([src_t, triples[:, 1], dst_t], 1), dim=0)
+        short = [n.split("__")[1] if n.count("__") == 2 else n for n in rel_names]
+        uses = Counter(short)
+        # A shortened name that another relation also goes by would merge the two edge types.
+        names = [n if s != n and uses[s] > 1 else s for n, s in zip(rel_names, short, strict=True)]
+        owner: dict[tuple, int] = {}  # edge type -> the relation it holds
         for s, r, d in groups.tolist():
             mask = (src_t == s) & (triples[:, 1] == r) & (dst_t == d)
-            rel = rel_names[r].split("__")[1] if rel_names[r].count("__") == 2 else rel_names[r]
-            data[type_names[s], rel, type_names[d]].edge_index = torch.stack(
+            edge_type = (type_names[s], names[r], type_names[d])
+            if owner.setdefault(edge_type, r) != r:
+                raise ValueError(
+                    f"relations {owner[edge_type]} and {r} are both named {names[r]!r} between "
+                    f"{type_names[s]!r} and {type_names[d]!r}: name them apart to build a HeteroData"
+                )
+            data[edge_type].edge_index = torch.stack(
                 [local[triples[mask, 0]], local[triples[mask, 2]]]
             )
         return data

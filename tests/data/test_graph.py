@@ -73,6 +73,21 @@ def test_from_hetero_refuses_what_it_would_misread():
         KnowledgeGraph.from_hetero(data, test=past_end)
 
 
+def test_to_hetero_keeps_relations_whose_short_names_collide_apart():
+    # Relation 0 came from from_hetero ('a__likes__b'), relation 1 is a plain 'likes' between the
+    # same types: both would be ('a', 'likes', 'b'), and one would overwrite the other's edges.
+    types = torch.tensor([[0, 0], [1, 0], [2, 1], [3, 1]])  # (entity, type) pairs
+    triples = torch.tensor([[0, 0, 2], [1, 1, 3], [0, 1, 3]])
+    kg = KnowledgeGraph(triples, relation_names=["a__likes__b", "likes"], entity_types=types, type_names=["a", "b"])
+    data = kg.to_hetero()
+    assert torch.equal(data["a", "a__likes__b", "b"].edge_index, torch.tensor([[0], [0]]))
+    assert torch.equal(data["a", "likes", "b"].edge_index, torch.tensor([[1, 0], [1, 1]]))
+    assert sum(data[et].edge_index.size(1) for et in data.edge_types) == 3
+    twins = KnowledgeGraph(triples, relation_names=["likes", "likes"], entity_types=types, type_names=["a", "b"])
+    with pytest.raises(ValueError, match="relations 0 and 1 are both named 'likes' between 'a' and 'b'"):
+        twins.to_hetero()
+
+
 def test_to_hetero_needs_one_type_per_entity():
     with pytest.raises(ValueError, match="exactly one type"):
         KnowledgeGraph(torch.tensor([[0, 0, 1]])).to_hetero()

@@ -207,7 +207,7 @@ def test_a_fresh_run_refuses_to_delete_an_interrupted_run(tmp_path, ring_kg, mon
         train(config(tmp_path, "cut", checkpoint_every=1), kg=ring_kg)
     monkeypatch.undo()
     saved = (tmp_path / "cut" / "checkpoint.pt").read_bytes()
-    with pytest.raises(FileExistsError, match="unfinished run.*--resume.*--overwrite"):
+    with pytest.raises(FileExistsError, match=r"unfinished run.*--resume.*--overwrite"):
         train(config(tmp_path, "cut", checkpoint_every=1), kg=ring_kg)
     assert (tmp_path / "cut" / "checkpoint.pt").read_bytes() == saved  # untouched
     # --overwrite starts again there: the same run as in a clean folder.
