@@ -14,7 +14,15 @@ gradients (they must agree).
     python benchmarks/candidate_scoring.py
     python benchmarks/candidate_scoring.py --negatives 64 --models complex
 
-Writes ``benchmarks/results/candidate_scoring.{json,md}``.
+The chunks' size and OpenMP's wait policy interact: each chunk is a few small kernels, and with
+``OMP_WAIT_POLICY=PASSIVE`` (what the peer benchmarks set) every kernel wakes sleeping threads.
+``--chunk-elements N`` sets the chunk budget (``gnnns.models.chunked.CHUNK_ELEMENTS["cpu"]``), and
+the policy of the environment is recorded::
+
+    python benchmarks/candidate_scoring.py --negatives 64 --output candidate_scoring_k64
+    OMP_WAIT_POLICY=PASSIVE python benchmarks/candidate_scoring.py --negatives 64 --output candidate_scoring_k64_passive
+
+Writes ``benchmarks/results/candidate_scoring.{json,md}`` (``--output`` changes the stem).
 """
 
 from __future__ import annotations
@@ -30,7 +38,7 @@ from _common import RESULTS, alternating_footer, machine_info, save, this_comman
 
 from gnnns.data import KnowledgeGraph
 from gnnns.losses import SoftmaxCrossEntropyLoss
-from gnnns.models import build_model, kgc
+from gnnns.models import build_model, chunked, kgc
 
 DIMS = {"complex": 100, "rotate": 100, "transe": 200}  # 200 real coordinates each
 
@@ -109,18 +117,23 @@ def main() -> None:
     parser.add_argument("--relations", type=int, default=237)
     parser.add_argument("--batch-size", type=int, default=1024)
     parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--chunk-elements", type=int, default=None, help="chunk budget in elements (default: gnnns's)")
+    parser.add_argument("--output", default="candidate_scoring", help="results stem under benchmarks/results/")
     parser.add_argument("--render-only", action="store_true", help="rewrite the .md from the existing .json")
     args = parser.parse_args()
     if args.render_only:
-        payload = json.loads((RESULTS / "candidate_scoring.json").read_text())
-        return save("candidate_scoring", payload, markdown(payload))
+        payload = json.loads((RESULTS / f"{args.output}.json").read_text())
+        return save(args.output, payload, markdown(payload))
+    if args.chunk_elements is not None:
+        chunked.CHUNK_ELEMENTS["cpu"] = args.chunk_elements
     machine = machine_info()
+    machine["omp_wait_policy"] = os.environ.get("OMP_WAIT_POLICY", "unset")  # this process's own
     rows = [measure(name, k, args) for name in args.models for k in args.negatives]
     machine["loadavg_at_end"] = os.getloadavg()
     command = this_command()
     payload = {"machine": machine, "entities": args.entities, "batch_size": args.batch_size, "dims": DIMS}
-    payload.update(repeats=args.repeats, rows=rows, command=command)
-    save("candidate_scoring", payload, markdown(payload))
+    payload.update(repeats=args.repeats, rows=rows, command=command, chunk_elements=chunked.CHUNK_ELEMENTS["cpu"])
+    save(args.output, payload, markdown(payload))
 
 
 def markdown(p: dict) -> str:
@@ -131,6 +144,9 @@ def markdown(p: dict) -> str:
         f"entities, {p['batch_size']:,} positives a batch, 200 real coordinates a row; median of {p['repeats']} "
         "alternating repeats after a warm-up, one process. One-shot is gnnns's step before chunking, which "
         "gathers the whole `[B, k, d]` candidate tensor (as PyKEEN and PyG's kge module do).",
+        "",
+        f"Chunk budget: {p.get('chunk_elements', 1 << 18):,} elements; `OMP_WAIT_POLICY`: "
+        f"{p['machine'].get('omp_wait_policy', 'not recorded')}.",
         "",
         "| model | negatives k | chunked ms | one-shot ms | one-shot / chunked | largest gradient difference |",
         "|---|---:|---:|---:|---:|---:|",
