@@ -257,9 +257,7 @@ class KnowledgeGraph:
                     f"relations {owner[edge_type]} and {r} are both named {names[r]!r} between "
                     f"{type_names[s]!r} and {type_names[d]!r}: name them apart to build a HeteroData"
                 )
-            data[edge_type].edge_index = torch.stack(
-                [local[triples[mask, 0]], local[triples[mask, 2]]]
-            )
+            data[edge_type].edge_index = torch.stack([local[triples[mask, 0]], local[triples[mask, 2]]])
         return data
 
     def statistics(self) -> dict:
