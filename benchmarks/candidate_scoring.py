@@ -16,11 +16,16 @@ gradients (they must agree).
 
 The chunks' size and OpenMP's wait policy interact: each chunk is a few small kernels, and with
 ``OMP_WAIT_POLICY=PASSIVE`` (what the peer benchmarks set) every kernel wakes sleeping threads.
-``--chunk-elements N`` sets the chunk budget (``gnnns.models.chunked.CHUNK_ELEMENTS["cpu"]``), and
-the policy of the environment is recorded::
+``--chunk-elements N`` sets the chunk budget (``gnnns.models.chunked.CHUNK_ELEMENTS["cpu"]``, by
+default 2^18, or 2^20 under ``PASSIVE``), and the policy of the environment is recorded::
 
-    python benchmarks/candidate_scoring.py --negatives 64 --output candidate_scoring_k64
-    OMP_WAIT_POLICY=PASSIVE python benchmarks/candidate_scoring.py --negatives 64 --output candidate_scoring_k64_passive
+    python benchmarks/candidate_scoring.py --negatives 64 256 --output candidate_scoring_k64_default
+    python benchmarks/candidate_scoring.py --negatives 64 256 --chunk-elements 1048576 \
+        --output candidate_scoring_k64_default_2e20
+    OMP_WAIT_POLICY=PASSIVE python benchmarks/candidate_scoring.py --negatives 64 256 --chunk-elements 262144 \
+        --output candidate_scoring_k64_passive_2e18
+    OMP_WAIT_POLICY=PASSIVE python benchmarks/candidate_scoring.py --negatives 64 256 \
+        --output candidate_scoring_k64_passive
 
 Writes ``benchmarks/results/candidate_scoring.{json,md}`` (``--output`` changes the stem).
 """

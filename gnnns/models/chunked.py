@@ -18,16 +18,30 @@ computation: the same operations on the same rows, only in a different grouping.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-CHUNK_ELEMENTS = {"cpu": 1 << 18}
-"""Gathered elements per chunk by device type: 2^18 (1 MB of float32) was fastest of 2^16, 2^18
-and 2^20 on the project's CPU (``benchmarks/candidate_scoring.py``). Other devices, whose memory
-is fast and whose kernel launches are not free, take :data:`OTHER_DEVICES`."""
+
+def cpu_chunk_elements(wait_policy: str | None) -> int:
+    """The CPU chunk budget for OpenMP wait policy ``wait_policy`` (``OMP_WAIT_POLICY``).
+
+    Each chunk runs a few small kernels. Threads that spin between kernels (OpenMP's default)
+    make them cheap, and 2^18 elements (1 MB of float32) was fastest of 2^16, 2^18 and 2^20. With
+    ``PASSIVE`` every kernel wakes sleeping threads, and 2^18 made a RotatE or ComplEx step
+    slower than gathering all rows at once (0.54x to 0.83x as fast); 2^20 was 1.4x to 2.3x faster
+    than 2^18 there (``benchmarks/results/candidate_scoring_k64_*.md``).
+    """
+    return 1 << 20 if (wait_policy or "").strip().upper() == "PASSIVE" else 1 << 18
+
+
+CHUNK_ELEMENTS = {"cpu": cpu_chunk_elements(os.environ.get("OMP_WAIT_POLICY"))}
+"""Gathered elements per chunk by device type: on the CPU :func:`cpu_chunk_elements` of this
+process's wait policy. Other devices, whose memory is fast and whose kernel launches are not
+free, take :data:`OTHER_DEVICES`."""
 OTHER_DEVICES = 1 << 26
 
 

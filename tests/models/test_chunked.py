@@ -110,3 +110,19 @@ def test_gradient_reaches_an_encoder_through_a_computed_table():
     # d/dbase sum <q_b, tanh(base)[c]> = (1 - tanh(base)^2) * sum of the queries that read each row
     reads = torch.zeros(12, 8, dtype=torch.float64).index_add_(0, candidates.reshape(-1), query.repeat_interleave(4, 0))
     torch.testing.assert_close(base.grad, (1 - torch.tanh(base.detach()) ** 2) * reads)
+
+
+def test_the_cpu_chunk_budget_follows_the_openmp_wait_policy():
+    import os
+    import subprocess
+    import sys
+
+    from gnnns.models.chunked import cpu_chunk_elements
+
+    assert cpu_chunk_elements(None) == cpu_chunk_elements("active") == 1 << 18
+    assert cpu_chunk_elements("PASSIVE") == cpu_chunk_elements(" passive") == 1 << 20
+    # Read from the environment when gnnns is imported.
+    code = "from gnnns.models.chunked import CHUNK_ELEMENTS; print(CHUNK_ELEMENTS['cpu'])"
+    env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert int(out.stdout) == 1 << 20
