@@ -101,9 +101,7 @@ class RunConfig:
             if not isinstance(getattr(self, name), dict):
                 raise ValueError(f"{name} must be a mapping of setting: value, got {getattr(self, name)!r}")
         for name, low in (("epochs", 0), ("eval_every", -1), ("patience", 0), ("diagnostics_every", 0)):
-            if isinstance(getattr(self, name), bool) or not isinstance(getattr(self, name), int):
-                raise ValueError(f"{name} must be a whole number, got {getattr(self, name)!r}")
-            if getattr(self, name) < low:
+            if getattr(self, name) < low:  # whole numbers: _check_types
                 raise ValueError(f"{name} must be >= {low}, got {getattr(self, name)}")
         if self.time_budget < 0:
             raise ValueError(f"time_budget must be >= 0 seconds (0: no budget), got {self.time_budget}")

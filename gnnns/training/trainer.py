@@ -328,18 +328,14 @@ class Trainer(BatchLossMixin, CheckpointMixin, InterruptMixin):
                 self.budget_spent(), self._interrupted is not None, self._save_due()
             )
             last = sums.steps == len(self.loader)
-            if budget:
-                self.print(f"time budget of {self.time_budget:g} s spent in epoch {epoch}, step {sums.steps}")
-                if not last:
-                    sums.seconds += time.perf_counter() - start
-                    start = time.perf_counter()
-                    self._save(LAST)  # before the epoch's counters are read (and reset) below
-                    partial = True
-                break
-            if (save or interrupted) and not last:
+            if (budget or save or interrupted) and not last:
                 sums.seconds += time.perf_counter() - start
                 start = time.perf_counter()
-                self._save(LAST)
+                self._save(LAST)  # mid-epoch; at its end _epoch saves, after the counters are reset
+            if budget:
+                self.print(f"time budget of {self.time_budget:g} s spent in epoch {epoch}, step {sums.steps}")
+                partial = not last
+                break
             if interrupted and not last:
                 self._raise_interrupted()
             if sums.steps % 20 == 0:
