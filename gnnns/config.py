@@ -12,7 +12,7 @@ PRECISIONS = ("fp32", "bf16")
 """Training precisions: ``fp32``, or ``bf16`` (matrix products under bfloat16 autocast)."""
 POSITIVE_WEIGHTS = ("none", "subsampling")
 """Weights of negative-sampling positives: equal, or :class:`~gnnns.training.SubsamplingWeights`."""
-NEGATIVE_SCORING = ("rows", "distinct")
+NEGATIVE_SCORING = ("rows", "distinct", "triple")
 """How negatives are scored: each row's own candidates, or the batch's distinct ones (LibKGE's)."""
 
 
@@ -45,7 +45,7 @@ class RunConfig:
     num_negatives: int = 32  # per positive; with negative_sides: both, new tails per positive
     negative_sides: str = "random"  # random (one side per positive, the sampler's choice) | both (head and tail)
     num_head_negatives: int | None = None  # negative_sides: both: new heads per positive; None: num_negatives
-    negative_scoring: str = "rows"  # rows (each row's candidates) | distinct (the batch's distinct ones, LibKGE's)
+    negative_scoring: str = "rows"  # rows (each row's candidates) | distinct (the batch's distinct ones) | triple
     positive_weights: str = "none"  # none | subsampling (RotatE's code: (n(h,r) + n(r,t) + 6)^-1/2 per positive)
     loss: str = "sce"
     margin: float = 6.0

@@ -195,7 +195,7 @@ def test_negative_scoring_flag_reaches_the_model_and_unknown_modes_are_refused(t
     assert json.loads((tmp_path / "run" / "config.json").read_text())["negative_scoring"] == "distinct"
     assert built[0].negative_scoring == "distinct"
     assert main([*args, "--output", str(tmp_path / "bad"), "--negative-scoring", "unique"]) == 1
-    assert "negative_scoring must be one of ['rows', 'distinct'], got 'unique'" in capsys.readouterr().err
+    assert "negative_scoring must be one of ['rows', 'distinct', 'triple'], got 'unique'" in capsys.readouterr().err
 
 
 def test_a_bad_value_in_a_config_file_is_named_with_its_line(tmp_path, capsys):

@@ -45,7 +45,8 @@ HELP = {
     "num_head_negatives": "with --negative-sides both: new heads per positive (default: --num-negatives)",
     "negative_scoring": (
         "rows (gather each positive's negatives) or distinct (score every query against the batch's distinct "
-        "negatives in one product and pick: LibKGE's batch scoring, faster for small batches of many negatives)"
+        "negatives in one product and pick: LibKGE's batch scoring, faster for small batches of many negatives), or "
+        "triple (every negative with a query, and query dropout masks, of its own: LibKGE's triple scoring)"
     ),
     "positive_weights": (
         "none, or subsampling: each positive weighted (n(h,r) + n(r,t) + 6)^-1/2 in the batch's mean, as the "

@@ -45,7 +45,7 @@ def build_model(
             sampled subgraph) touched, and a sparse optimizer
             (:func:`gnnns.training.optim.build_optimizer`) updates only those. What makes a
             2.5M-entity table trainable on a CPU. (default: False)
-        negative_scoring (str): ``rows`` or ``distinct``, see :class:`KGCModel`. (default: ``rows``)
+        negative_scoring (str): ``rows``, ``distinct`` or ``triple``, see :class:`KGCModel`. (default: ``rows``)
         **decoder_kwargs: passed to the decoder (``p`` for TransE, ``margin`` for RotatE,
             ConvE's ``num_filters``, ...).
 

@@ -197,14 +197,14 @@ def test_init_settings_are_checked():
         EmbeddingEncoder(10, 3, 8, 4, init="normal", init_scale="1e-05")  # YAML 1.1 reads 1e-05 as text
 
 
-def _lookup_model(dropout_mask, p_ent=0.4, p_rel=0.3, decoder="complex"):
+def _lookup_model(dropout_mask, p_ent=0.4, p_rel=0.3, decoder="complex", dim=4):
     from gnnns.data import KnowledgeGraph
     from gnnns.models import build_model
 
     kg = KnowledgeGraph(torch.tensor([[0, 0, 1], [1, 1, 2], [2, 0, 3]]), num_entities=6, num_relations=2)
     options = {"entity_dropout": p_ent, "relation_dropout": p_rel, "dropout_mask": dropout_mask}
     torch.manual_seed(0)
-    return build_model(decoder, kg, 4, encoder_options=options)
+    return build_model(decoder, kg, dim, encoder_options=options)
 
 
 def test_lookup_dropout_leaves_the_tables_and_drops_each_lookup_as_libkge_does():
@@ -237,16 +237,18 @@ def test_table_dropout_gives_repeated_queries_of_a_step_the_same_mask():
 
 
 def test_lookup_dropout_in_negative_sampling_scores_and_eval_mode():
-    model = _lookup_model("lookup", decoder="distmult")
+    # 64 coordinates: at 4, a DistMult score is 0 (every coordinate dropped in some factor) one time in three.
+    wide = _lookup_model("lookup", decoder="distmult", dim=64)
     positives = torch.tensor([[0, 1, 2], [0, 1, 2]])
     negatives = torch.tensor([[3, 4], [3, 4]])
     side = torch.tensor([False, False])
-    model.eval()
-    clean_pos, _ = model.score_batch(positives, negatives, side)
-    torch.testing.assert_close(clean_pos, model.score(positives))  # no dropout outside training
-    model.train()
-    pos, neg = model.score_batch(positives, negatives, side)
+    wide.eval()
+    clean_pos, _ = wide.score_batch(positives, negatives, side)
+    torch.testing.assert_close(clean_pos, wide.score(positives))  # no dropout outside training
+    wide.train()
+    pos, neg = wide.score_batch(positives, negatives, side)
     assert not torch.allclose(pos[0], pos[1]) and not torch.allclose(neg[0], neg[1])
+    model = _lookup_model("lookup", decoder="distmult")
     # Unbiased: DistMult is linear in each row and every row has its own mask, so the mean over
     # many draws is the clean score (a table mask would bias a triple whose head is its tail).
     torch.manual_seed(1)

@@ -82,12 +82,15 @@ DISTINCT_CASES = [
 ]
 
 
+@pytest.mark.parametrize("mode", ["distinct", "triple"])
 @pytest.mark.parametrize(("name", "reciprocal", "options"), DISTINCT_CASES)
-def test_distinct_negative_scoring_gives_the_triples_scores_and_the_rows_gradients(name, reciprocal, options):
+def test_distinct_and_triple_negative_scoring_give_the_triples_scores_and_the_rows_gradients(
+    name, reciprocal, options, mode
+):
     kg = tiny_kg()
     torch.manual_seed(0)
     rows = build_model(name, kg, 8, reciprocal=reciprocal, **options)
-    distinct = build_model(name, kg, 8, reciprocal=reciprocal, negative_scoring="distinct", **options)
+    distinct = build_model(name, kg, 8, reciprocal=reciprocal, negative_scoring=mode, **options)
     distinct.load_state_dict(rows.state_dict())
     rows.eval(), distinct.eval()  # ConvE's dropout and batch norms off: both see the same function
     pos = kg.train[:12]
@@ -123,6 +126,32 @@ def test_distinct_negative_scoring_drops_each_candidate_once_per_batch():
     assert torch.allclose(scores["distinct"], scores["distinct"][:, :1].expand(3, 6))
     # Rows draw a mask per looked-up row: six different masks of 64 entries each.
     assert scores["rows"].std(1).min() > 0
+
+
+def test_triple_negative_scoring_drops_the_query_apart_for_every_negative():
+    kg = tiny_kg()
+    scores = {}
+    for mode in ("rows", "distinct", "triple"):
+        torch.manual_seed(0)
+        model = build_model(
+            "transe", kg, 16, p=2, reciprocal=True, negative_scoring=mode,
+            encoder_options={"entity_dropout": 0.5, "dropout_mask": "lookup"},
+        )
+        with torch.no_grad():
+            model.encoder.entity.weight.fill_(1.0)
+            model.encoder.entity.weight[7].zero_()  # the candidate: dropout leaves a zero row zero
+            model.encoder.relation.weight.zero_()
+        model.train()
+        ents = torch.full((3, 40), 7)
+        pos, scores[mode] = model.score_batch(kg.train[:3], ents, torch.tensor([False, True, False]))
+        # Every score is -||dropped(query)|| = -2 sqrt(kept coordinates of the query's mask).
+        kept = (scores[mode] / 2).square()
+        assert torch.allclose(kept, kept.round(), atol=1e-4), mode
+    # Rows and distinct build one query per positive, so a row's negatives share its mask ...
+    for mode in ("rows", "distinct"):
+        assert torch.allclose(scores[mode], scores[mode][:, :1].expand(3, 40)), mode
+    # ... while LibKGE's triple scoring looks the query up again for each negative: 40 masks of 16.
+    assert (scores["triple"].std(1) > 0).all()
 
 
 def test_negative_scoring_is_checked():

@@ -133,6 +133,25 @@ def test_sparse_adagrad_and_sgd_equal_their_dense_runs(name):
         torch.testing.assert_close(p_s, p_d, rtol=1e-5, atol=1e-6, msg=name_d)
 
 
+def test_dense_adagrad_is_fused_and_follows_the_textbook_rule_over_steps():
+    # G <- G + g^2, theta <- theta - lr g / (sqrt(G) + 1e-10), with g the loss gradient plus decay * theta.
+    _, model, _ = _pair("distmult")
+    opt = build_optimizer(RunConfig(optimizer="adagrad", lr=0.3, weight_decay=0.01), model)
+    assert opt.defaults["fused"] is True
+    expected = {name: p.detach().clone() for name, p in model.named_parameters()}
+    accumulated = {name: torch.zeros_like(p) for name, p in expected.items()}
+    for step in range(3):
+        opt.zero_grad()
+        _loss(model, *_batch(step)).backward()
+        grads = {name: p.grad + 0.01 * expected[name] for name, p in model.named_parameters()}
+        opt.step()
+        for name, g in grads.items():
+            accumulated[name] += g * g
+            expected[name] = expected[name] - 0.3 * g / (accumulated[name].sqrt() + 1e-10)
+        for name, p in model.named_parameters():
+            torch.testing.assert_close(p.detach(), expected[name], rtol=1e-5, atol=1e-6, msg=f"{name}, step {step}")
+
+
 def test_combined_optimizer_state_round_trip_and_mismatch():
     _, _, model = _pair("distmult")
     model.decoder.register_parameter("scale", torch.nn.Parameter(torch.ones(1)))  # a dense part
