@@ -1,24 +1,28 @@
-"""A negative-sampling training step with each row's negatives gathered, or the batch's distinct ones scored.
+"""A negative-sampling training step with each row's negatives gathered, the batch's distinct ones scored, or
+every negative scored as a triple of its own.
 
 ``KGCModel(negative_scoring="rows")`` gathers each positive's ``k`` candidates (``[B, k, d]``) and
 matches them against its query; ``"distinct"`` gathers the batch's ``U`` distinct candidates once,
 scores every query against all of them with the decoder's ``match_all`` (one matrix product for
 bilinear decoders and L2 TransE) and picks each row's ``k`` scores, as LibKGE's ``batch``
-implementation does (which LibKGE uses for more than 30 negatives, so for every LibKGE
-negative-sampling config here). For registry configs on their own datasets, one trainer takes blocks
-of ``--block`` steps each way, alternating (rows, distinct, distinct, rows, ...), and the script
-reports the mean step time of each (sampling, loss, backward and optimizer; the negatives'
-diagnostics as the config runs them) and the ratio.
+implementation does (which LibKGE uses for more than 30 negatives, except for TransE); ``"triple"``
+builds a query of its own for every negative (``[B, k, d]`` queries), LibKGE's ``triple``
+implementation, which its TransE uses. For registry configs on their own datasets, one trainer
+takes blocks of ``--block`` steps each way, rotating the order (rows distinct triple, distinct
+triple rows, ...), and the script reports the mean step time of each (sampling, loss, backward
+and optimizer; the negatives' diagnostics as the config runs them) and the ratios.
 
 With per-lookup embedding dropout (the LibKGE configs) the two are not the same computation: rows
 drop each looked-up candidate row apart, distinct drops each distinct candidate once per batch
-(LibKGE's behaviour). Without dropout they give the same scores up to rounding
+(LibKGE's behaviour), and triple drops the query's rows apart for every negative as well. Without
+dropout they give the same scores up to rounding
 (``tests/models/test_kgc_model.py``). Freed memory is kept as the ``gnnns`` command keeps it
 (``GNNNS_MALLOC``, default ``keep``; ``benchmarks/allocator.py``).
 
     python benchmarks/negative_scoring.py
 
-Writes ``benchmarks/results/negative_scoring.{json,md}``.
+Writes ``benchmarks/results/negative_scoring.{json,md}`` (``--stem`` names another file), for example
+``python benchmarks/negative_scoring.py --configs libkge-transe-wn18rr --stem negative_scoring_transe_wn18rr``.
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ CONFIGS = [
     "libkge-complex-fb15k237",  # batch 1024, 529 + 1000 negatives, d = 2 x 128
     "umls-rotate-sans",  # batch 256, 64 negatives, 135 entities, no dropout
 ]
-WAYS = ("rows", "distinct")
+WAYS = ("rows", "distinct", "triple")
 
 
 def distinct_per_row(trainer, batches, steps: int = 20) -> float:
@@ -67,8 +71,8 @@ def measure(name: str, blocks: int, block: int, threads: int) -> dict:
         model.negative_scoring = way
         for _ in range(3):
             trainer.step(next(batches))
-    for index in range(2 * blocks):
-        way = WAYS[(index + index // 2) % 2]  # rows distinct distinct rows rows ...: neither always first
+    for index in range(len(WAYS) * blocks):
+        way = WAYS[(index + index // len(WAYS)) % len(WAYS)]  # the order rotates: none always first
         model.negative_scoring = way
         start = time.perf_counter()
         for _ in range(block):
@@ -87,28 +91,41 @@ def measure(name: str, blocks: int, block: int, threads: int) -> dict:
         "steps": steps["rows"],
         "rows_ms": ms["rows"],
         "distinct_ms": ms["distinct"],
+        "triple_ms": ms["triple"],
         "ratio": ms["rows"] / ms["distinct"],
+        "triple_ratio": ms["triple"] / ms["distinct"],
     }
+
+
+def _ms(value: float | None) -> str:
+    return "–" if value is None else f"{value:.1f}"  # results from before triple scoring have none
+
+
+def _ratio(value: float | None) -> str:
+    return "–" if value is None else f"{value:.2f}×"
 
 
 def markdown(p: dict) -> str:
     lines = [
-        "# Negatives: each row's gathered, or the batch's distinct ones scored",
+        "# Negatives: each row's gathered, the batch's distinct ones scored, or each scored as a triple",
         "",
         "Whole training steps of registry configs on their datasets (sampling, the negatives' diagnostics as the "
         "config runs them, loss, backward, optimizer), one trainer alternating blocks of steps each way. "
         "*Distinct per side*: the distinct negatives of one side of a batch, the `U` of the `[B, U]` product. "
         "*Per-lookup dropout*: the config drops each looked-up row (LibKGE's configs), where distinct drops each "
-        "distinct candidate once per batch as LibKGE's batch scoring does.",
+        "distinct candidate once per batch as LibKGE's batch scoring does, and triple drops the query's rows "
+        "apart for every negative as LibKGE's triple scoring (its TransE's) does.",
         "",
-        "| config | setting | per-lookup dropout | distinct per side | rows ms | distinct ms | rows / distinct |",
-        "|---|---|---|---:|---:|---:|---:|",
+        "| config | setting | per-lookup dropout | distinct per side | rows ms | distinct ms | triple ms | "
+        "rows / distinct | triple / distinct |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for r in p["rows"]:
         lines.append(
             f"| {r['config']} | {r['dataset']} ({r['entities']:,} entities), {r['setting']} | "
             f"{'yes' if r['dropout'] else 'no'} | {r['distinct_per_batch']:,.0f} | {r['rows_ms']:.1f} | "
-            f"{r['distinct_ms']:.1f} | **{r['ratio']:.2f}×** |"
+            f"{r['distinct_ms']:.1f} | {_ms(r.get('triple_ms'))} | **{r['ratio']:.2f}×** | "
+            f"{_ratio(r.get('triple_ratio'))} |"
         )
     kept = p["machine"].get("freed_memory_kept")
     setting = {True: "freed memory kept (the CLI's default)", False: "glibc's allocator as it is"}.get(kept, "")
@@ -124,11 +141,12 @@ def main() -> None:
     parser.add_argument("--blocks", type=int, default=4, help="blocks of steps per way")
     parser.add_argument("--block", type=int, default=5, help="steps per block")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--stem", default="negative_scoring", help="results file name, without extension")
     parser.add_argument("--render-only", action="store_true", help="rewrite the .md from the existing .json")
     args = parser.parse_args()
     if args.render_only:
-        payload = json.loads((RESULTS / "negative_scoring.json").read_text())
-        return save("negative_scoring", payload, markdown(payload))
+        payload = json.loads((RESULTS / f"{args.stem}.json").read_text())
+        return save(args.stem, payload, markdown(payload))
     from gnnns.training.allocator import apply_setting
 
     kept = apply_setting()  # GNNNS_MALLOC, as the command line reads it
@@ -143,7 +161,7 @@ def main() -> None:
     command = this_command()
     payload = {"machine": machine, "blocks": args.blocks, "block": args.block, "threads": args.threads}
     payload.update(rows=rows, command=command)
-    save("negative_scoring", payload, markdown(payload))
+    save(args.stem, payload, markdown(payload))
 
 
 if __name__ == "__main__":

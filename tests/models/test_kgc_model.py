@@ -131,12 +131,10 @@ def test_distinct_negative_scoring_drops_each_candidate_once_per_batch():
 def test_triple_negative_scoring_drops_the_query_apart_for_every_negative():
     kg = tiny_kg()
     scores = {}
+    options = {"entity_dropout": 0.5, "dropout_mask": "lookup"}
     for mode in ("rows", "distinct", "triple"):
         torch.manual_seed(0)
-        model = build_model(
-            "transe", kg, 16, p=2, reciprocal=True, negative_scoring=mode,
-            encoder_options={"entity_dropout": 0.5, "dropout_mask": "lookup"},
-        )
+        model = build_model("transe", kg, 16, p=2, reciprocal=True, negative_scoring=mode, encoder_options=options)
         with torch.no_grad():
             model.encoder.entity.weight.fill_(1.0)
             model.encoder.entity.weight[7].zero_()  # the candidate: dropout leaves a zero row zero
