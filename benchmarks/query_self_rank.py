@@ -11,6 +11,10 @@ counts:
 * ``self_first``: the share whose own entity is the top-scored candidate after filtering;
 * ``self_known``: the share where the own entity is itself a known answer (filtered out).
 
+and the same shares for each relation and side, with the median score of the own entity and of the
+answer (for TransE: :math:`-\\lVert r \\rVert` and :math:`-\\lVert h + r - t \\rVert`) and the share of the
+relation's training triples whose reverse is a training triple too (1 for a symmetric relation).
+
     GNNNS_DATA=/work/shared/datasets python benchmarks/query_self_rank.py runs/bench/libkge-transe-wn18rr
 
 Reads the run directory's ``config.json`` and ``best.pt`` (or ``checkpoint.pt``); writes
@@ -26,6 +30,65 @@ from pathlib import Path
 
 import torch
 from _common import data_root, machine_info, save
+
+
+def self_rank(model, kg, split: str = "valid", chunk: int = 256) -> tuple[dict, list[dict]]:
+    """``(counts, relations)``: the counts of the module docstring over the split's tail and head queries,
+    and one row per relation and side (shares, median scores, training triples, reverse share)."""
+    triples = getattr(kg, split)
+    answers = defaultdict(set)  # (kept entity, relation, side) -> known answers
+    for h, r, t in torch.cat([kg.train, kg.valid, kg.test]).tolist():
+        answers[h, r, False].add(t)
+        answers[t, r, True].add(h)
+    counts = {"queries": 0, "self_above_answer": 0, "self_first": 0, "self_known": 0}
+    per = defaultdict(lambda: {"queries": 0, "self_above_answer": 0, "self_first": 0, "own": [], "answer": []})
+    with torch.no_grad():
+        for predict_head in (False, True):
+            kept = triples[:, 2] if predict_head else triples[:, 0]
+            answer = triples[:, 0] if predict_head else triples[:, 2]
+            for rows in torch.arange(len(triples)).split(chunk):
+                scores = model.score_all(kept[rows], triples[rows, 1], predict_head)
+                batch = zip(scores, kept[rows].tolist(), triples[rows, 1].tolist(), answer[rows].tolist(), strict=True)
+                for s, own, r, true in batch:
+                    known = answers[own, r, predict_head]
+                    counts["queries"] += 1
+                    if own in known:  # filtered out like any other known answer
+                        counts["self_known"] += 1
+                        continue
+                    above = bool(s[own] > s[true])
+                    counts["self_above_answer"] += above
+                    group = per[r, "head" if predict_head else "tail"]
+                    group["queries"] += 1
+                    group["self_above_answer"] += above
+                    group["own"].append(s[own].item())
+                    group["answer"].append(s[true].item())
+                    others = [e for e in known if e != true]
+                    if others:
+                        s = s.clone()
+                        s[others] = float("-inf")
+                    first = s.argmax().item() == own
+                    counts["self_first"] += first
+                    group["self_first"] += first
+    train = set(map(tuple, kg.train.tolist()))
+    relation_names = getattr(kg, "relation_names", None) or []
+    relations = []
+    for (r, side), group in sorted(per.items()):
+        own_train = [(h, t) for h, rr, t in train if rr == r]
+        relations.append(
+            {
+                "relation": r,
+                "name": relation_names[r] if r < len(relation_names) else str(r),
+                "side": side,
+                "queries": group["queries"],
+                "self_above_answer": group["self_above_answer"] / group["queries"],
+                "self_first": group["self_first"] / group["queries"],
+                "median_own_score": torch.tensor(group["own"]).median().item(),
+                "median_answer_score": torch.tensor(group["answer"]).median().item(),
+                "train_triples": len(own_train),
+                "reverse_in_train": sum((t, r, h) in train for h, t in own_train) / max(len(own_train), 1),
+            }
+        )
+    return counts, relations
 
 
 def main() -> None:
@@ -52,31 +115,7 @@ def main() -> None:
     model.load_state_dict(state["model"])
     model.eval()
 
-    triples = getattr(kg, args.split)
-    answers = defaultdict(set)  # (kept entity, relation, side) -> known answers
-    for h, r, t in torch.cat([kg.train, kg.valid, kg.test]).tolist():
-        answers[h, r, False].add(t)
-        answers[t, r, True].add(h)
-    counts = {"queries": 0, "self_above_answer": 0, "self_first": 0, "self_known": 0}
-    with torch.no_grad():
-        for predict_head in (False, True):
-            kept = triples[:, 2] if predict_head else triples[:, 0]
-            answer = triples[:, 0] if predict_head else triples[:, 2]
-            for rows in torch.arange(len(triples)).split(args.chunk):
-                scores = model.score_all(kept[rows], triples[rows, 1], predict_head)
-                batch = zip(scores, kept[rows].tolist(), triples[rows, 1].tolist(), answer[rows].tolist(), strict=True)
-                for s, own, r, true in batch:
-                    known = answers[own, r, predict_head]
-                    counts["queries"] += 1
-                    if own in known:  # filtered out like any other known answer
-                        counts["self_known"] += 1
-                        continue
-                    counts["self_above_answer"] += bool(s[own] > s[true])
-                    others = [e for e in known if e != true]
-                    if others:
-                        s = s.clone()
-                        s[others] = float("-inf")
-                    counts["self_first"] += s.argmax().item() == own
+    counts, relations = self_rank(model, kg, args.split, args.chunk)
     n = counts["queries"]
     shares = {k: counts[k] / n for k in ("self_above_answer", "self_first", "self_known")}
     m = machine_info()
@@ -88,6 +127,7 @@ def main() -> None:
         "config": config.dataset + " " + config.model,
         "counts": counts,
         "shares": shares,
+        "relations": relations,
         "machine": m,
     }
     stem = f"query_self_rank_{args.run_dir.name}"
@@ -100,6 +140,18 @@ def main() -> None:
         "| own entity above the answer | own entity first after filtering | own entity a known answer |",
         "|---:|---:|---:|",
         f"| {shares['self_above_answer']:.1%} | {shares['self_first']:.1%} | {shares['self_known']:.1%} |",
+        "",
+        "Per relation and side (queries whose own entity is a known answer left out):",
+        "",
+        "| relation | side | queries | own above answer | own first | median own score | median answer score | "
+        "train triples | reverse also in train |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        *[
+            f"| {x['name']} | {x['side']} | {x['queries']:,} | {x['self_above_answer']:.1%} | {x['self_first']:.1%} | "
+            f"{x['median_own_score']:.3f} | {x['median_answer_score']:.3f} | {x['train_triples']:,} | "
+            f"{x['reverse_in_train']:.0%} |"
+            for x in relations
+        ],
         "",
         f"`python benchmarks/query_self_rank.py {args.run_dir} --split {args.split}`",
     ]
