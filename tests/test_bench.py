@@ -418,3 +418,25 @@ def test_a_registry_that_is_not_yaml_is_named_with_its_line(tmp_path):
     path.write_text("reproductions:\n  - name: [x\n")
     with pytest.raises(ValueError, match=rf"{path}:\d+: not valid YAML"):
         bench.load_registry(path)
+
+
+def test_a_reproduction_stopped_by_its_budget_before_any_validation_tests_and_records_where_it_stopped(
+    tmp_path, monkeypatch
+):
+    from gnnns.training.trainer import Trainer
+
+    steps, original = [0], Trainer.step
+
+    def step(self, batch):
+        steps[0] += 1
+        return original(self, batch)
+
+    monkeypatch.setattr(Trainer, "step", step)
+    monkeypatch.setattr(Trainer, "budget_spent", lambda self: steps[0] >= 1)  # spent by the first step
+    registry = bench.load_registry(write_repo(tmp_path))
+    overrides = {"time_budget": 1, "eval_every": 1}  # the tiny config validates only at the end otherwise
+    record = bench.run_reproduction(registry[0], overrides, tmp_path / "results", tmp_path / "run")
+    # No epoch was validated, so the weights after one step are validated, and tested as the best there are.
+    at_end = {"epochs_done": 0, "steps_into_next_epoch": 1, "valid_mrr": record["valid"]["mrr"], "tested": True}
+    assert record["budget_validation"] == at_end and record["epochs_trained"] == 0
+    assert json.loads((tmp_path / "results" / "repro_tiny.json").read_text())["budget_validation"] == at_end

@@ -108,6 +108,15 @@ def _record(
 
     metric_keys = ("mrr", "mr", "hits@1", "hits@3", "hits@10")
     published = entry["published"]
+    at_budget_end = result["summary"].get("budget_validation")
+    extra = {}
+    if at_budget_end is not None:  # the budget stopped training after the last scheduled validation
+        extra["budget_validation"] = {
+            "epochs_done": at_budget_end["epoch"],
+            "steps_into_next_epoch": at_budget_end["step"],
+            "valid_mrr": at_budget_end["valid"]["mrr"],
+            "tested": at_budget_end["better"],
+        }
     return {
         "name": entry["name"],
         "dataset": entry["dataset"],
@@ -128,6 +137,7 @@ def _record(
         "torch": torch.__version__,
         "gnnns": gnnns.__version__,
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+        **extra,
     }
 
 

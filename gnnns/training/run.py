@@ -272,7 +272,11 @@ def _train(
     summary["train_seconds"] = time.perf_counter() - start
     result = {"summary": summary}
     if config.eval_every >= 0:
-        if trainer.best["epoch"] > 0 and trainer.load_best():
+        at_budget_end = summary.get("budget_validation")
+        if at_budget_end is not None and at_budget_end["better"]:
+            # Validated after the budget stopped it and better than every scheduled validation: tested as it is.
+            trainer.print("evaluating the weights where the time budget stopped training (the best validation MRR)")
+        elif trainer.best["epoch"] > 0 and trainer.load_best():
             trainer.print(f"evaluating the best validation epoch ({trainer.best['epoch']})")
         for split in ("valid", "test"):
             if len(kg.split(split)):

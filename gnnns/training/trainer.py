@@ -269,13 +269,43 @@ class Trainer(BatchLossMixin, CheckpointMixin, InterruptMixin):
                     break
         if stopped_early:
             self.print(f"early stopping at epoch {self.epoch}: no better validation MRR in {self.patience} evaluations")
-        return {
+        summary = {
             "epochs_trained": self.epoch,
             "best_epoch": self.best["epoch"],
             "stopped_early": stopped_early,
             "budget_spent": self.budget_spent(),
             "budget_used": self.budget_used,
         }
+        if self._unvalidated_at_budget_end(stopped_early, epochs):
+            summary["budget_validation"] = self._validate_at_budget_end()
+        return summary
+
+    def _unvalidated_at_budget_end(self, stopped_early: bool, epochs: int) -> bool:
+        """Whether the time budget stopped training with steps since the last scheduled validation."""
+        if stopped_early or not self.dist.any(self.budget_spent())[0] or self.eval_every <= 0 or not len(self.kg.valid):
+            return False
+        if self.sums.steps > 0:  # stopped mid-epoch
+            return True
+        return self.epoch > 0 and not self._validation_due(epochs)  # at the end of an epoch not validated
+
+    def _validate_at_budget_end(self) -> dict:
+        """Validate the weights a time budget stopped at, after the last scheduled validation.
+
+        Nothing the run goes on with changes: not the best epoch, the patience count, the learning
+        rate schedule nor ``best.pt``, and the checkpoint was written before. A resumed run (a
+        larger budget) is therefore the run that was not cut, while a run that ends here can test
+        these weights instead of the best epoch's when their validation MRR is higher
+        (:func:`gnnns.training.run.train` does).
+        """
+        metrics = evaluate_split(self.model, self.kg, "valid", self.eval_batch_size, self.progress, self.dist)
+        self.model.train()
+        where = f"epoch {self.epoch + 1}, step {self.sums.steps}" if self.sums.steps else f"epoch {self.epoch}"
+        better = metrics["mrr"] > self.best["mrr"]
+        self.print(
+            f"          valid mrr {metrics['mrr']:.4f}  hits@10 {metrics['hits@10']:.4f} where the budget stopped "
+            f"({where}); the best validated epoch, {self.best['epoch']}, had {self.best['mrr']:.4f}"
+        )
+        return {"epoch": self.epoch, "step": self.sums.steps, "valid": metrics, "better": better}
 
     def _epoch(self, epochs: int) -> bool:
         """Train (the rest of) the next epoch, validate if due, record and save; returns whether

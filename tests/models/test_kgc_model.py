@@ -141,7 +141,7 @@ def test_triple_negative_scoring_drops_the_query_apart_for_every_negative():
             model.encoder.relation.weight.zero_()
         model.train()
         ents = torch.full((3, 40), 7)
-        pos, scores[mode] = model.score_batch(kg.train[:3], ents, torch.tensor([False, True, False]))
+        _, scores[mode] = model.score_batch(kg.train[:3], ents, torch.tensor([False, True, False]))
         # Every score is -||dropped(query)|| = -2 sqrt(kept coordinates of the query's mask).
         kept = (scores[mode] / 2).square()
         assert torch.allclose(kept, kept.round(), atol=1e-4), mode

@@ -231,3 +231,61 @@ def test_a_resumed_run_is_unfinished_until_it_ends_again(tmp_path, ring_kg, monk
         train(config(tmp_path, "run", epochs=3), kg=ring_kg)
     train(config(tmp_path, "run", epochs=3), resume=True, kg=ring_kg)
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["summary"]["epochs_trained"] == 3
+
+
+def _budget_after(monkeypatch, steps_allowed):
+    """Make the time budget run out after ``steps_allowed`` training steps of the run."""
+    steps, original = [0], Trainer.step
+
+    def step(self, batch):
+        steps[0] += 1
+        return original(self, batch)
+
+    monkeypatch.setattr(Trainer, "step", step)
+    monkeypatch.setattr(Trainer, "budget_spent", lambda self: steps[0] >= steps_allowed)
+
+
+def _valid_mrr(run_dir, ring_kg, weights):
+    """Validation MRR of the weights in ``run_dir/weights``, through a model built afresh."""
+    from gnnns.config import RunConfig
+    from gnnns.evaluation import evaluate
+    from gnnns.training.run import build_run_model
+
+    config = RunConfig.from_dict(json.loads((run_dir / "config.json").read_text()))
+    model = build_run_model(config, ring_kg)
+    model.load_state_dict(load(run_dir / weights)["model"])
+    return evaluate(model.eval(), ring_kg, "valid", 64)["mrr"]
+
+
+@pytest.mark.parametrize("lr", [0.05, 0.0])
+def test_a_budget_spent_after_the_last_validation_validates_there_and_tests_the_better_weights(
+    tmp_path, ring_kg, monkeypatch, lr
+):
+    settings = dict(eval_every=2, epochs=4, lr=lr, sampler="nscaching")
+    train(config(tmp_path, "full", **settings), kg=ring_kg)
+    _budget_after(monkeypatch, 13)  # validated at epoch 2 (step 10), stopped in epoch 3 at its step 3
+    result = train(config(tmp_path, "cut", **settings), kg=ring_kg)
+    at_end = result["summary"]["budget_validation"]
+    assert (at_end["epoch"], at_end["step"]) == (2, 3)
+    # The checkpoint holds the weights where the budget stopped, written before they were validated.
+    assert at_end["valid"]["mrr"] == pytest.approx(_valid_mrr(tmp_path / "cut", ring_kg, "checkpoint.pt"))
+    best = [r["valid"]["mrr"] for r in records(tmp_path / "cut") if "valid" in r]
+    assert len(best) == 1 and at_end["better"] == (at_end["valid"]["mrr"] > best[0])
+    # The test is of the weights with the higher validation MRR: lr 0 never changes them, so epoch 2's.
+    assert result["valid"]["mrr"] == pytest.approx(max(best[0], at_end["valid"]["mrr"]))
+    assert at_end["better"] == (lr > 0 and result["valid"]["mrr"] > best[0])
+    assert _valid_mrr(tmp_path / "cut", ring_kg, "best.pt") == pytest.approx(best[0])  # best.pt untouched
+    monkeypatch.undo()
+    # Resumed with a larger budget (here none), the run is the one that was not cut.
+    train(config(tmp_path, "cut", **settings), resume=True, kg=ring_kg)
+    assert_same_run(tmp_path / "full", tmp_path / "cut")
+
+
+def test_a_budget_spent_at_a_validated_epoch_end_validates_nothing_more(tmp_path, ring_kg, monkeypatch):
+    _budget_after(monkeypatch, 10)  # the last step of epoch 2, which is validated
+    result = train(config(tmp_path, "cut", eval_every=2, epochs=4), kg=ring_kg)
+    assert result["summary"]["epochs_trained"] == 2 and "budget_validation" not in result["summary"]
+    _budget_after(monkeypatch, 5)  # the end of epoch 1, which is not
+    result = train(config(tmp_path, "odd", eval_every=2, epochs=4), kg=ring_kg)
+    assert result["summary"]["budget_validation"]["epoch"] == 1
+    assert result["summary"]["budget_validation"]["step"] == 0
