@@ -301,9 +301,14 @@ class Trainer(BatchLossMixin, CheckpointMixin, InterruptMixin):
         self.model.train()
         where = f"epoch {self.epoch + 1}, step {self.sums.steps}" if self.sums.steps else f"epoch {self.epoch}"
         better = metrics["mrr"] > self.best["mrr"]
+        best = (
+            f"the best validated epoch, {self.best['epoch']}, had {self.best['mrr']:.4f}"
+            if self.best["epoch"] > 0
+            else "no epoch had been validated"
+        )
         self.print(
             f"          valid mrr {metrics['mrr']:.4f}  hits@10 {metrics['hits@10']:.4f} where the budget stopped "
-            f"({where}); the best validated epoch, {self.best['epoch']}, had {self.best['mrr']:.4f}"
+            f"({where}); {best}"
         )
         return {"epoch": self.epoch, "step": self.sums.steps, "valid": metrics, "better": better}
 

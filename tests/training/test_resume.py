@@ -281,7 +281,7 @@ def test_a_budget_spent_after_the_last_validation_validates_there_and_tests_the_
     assert_same_run(tmp_path / "full", tmp_path / "cut")
 
 
-def test_a_budget_spent_at_a_validated_epoch_end_validates_nothing_more(tmp_path, ring_kg, monkeypatch):
+def test_a_budget_spent_at_a_validated_epoch_end_validates_nothing_more(tmp_path, ring_kg, monkeypatch, capsys):
     _budget_after(monkeypatch, 10)  # the last step of epoch 2, which is validated
     result = train(config(tmp_path, "cut", eval_every=2, epochs=4), kg=ring_kg)
     assert result["summary"]["epochs_trained"] == 2 and "budget_validation" not in result["summary"]
@@ -289,3 +289,4 @@ def test_a_budget_spent_at_a_validated_epoch_end_validates_nothing_more(tmp_path
     result = train(config(tmp_path, "odd", eval_every=2, epochs=4), kg=ring_kg)
     assert result["summary"]["budget_validation"]["epoch"] == 1
     assert result["summary"]["budget_validation"]["step"] == 0
+    assert "where the budget stopped (epoch 1); no epoch had been validated" in capsys.readouterr().out
