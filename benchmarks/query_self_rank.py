@@ -11,9 +11,10 @@ counts:
 * ``self_first``: the share whose own entity is the top-scored candidate after filtering;
 * ``self_known``: the share where the own entity is itself a known answer (filtered out).
 
-and the same shares for each relation and side, with the median score of the own entity and of the
-answer (for TransE: :math:`-\\lVert r \\rVert` and :math:`-\\lVert h + r - t \\rVert`) and the share of the
-relation's training triples whose reverse is a training triple too (1 for a symmetric relation).
+and the same shares for each relation and side, with the median (the lower middle value of an even
+count) score of the own entity and of the answer (for TransE: :math:`-\\lVert r \\rVert` and
+:math:`-\\lVert h + r - t \\rVert`) and the share of the relation's training triples whose reverse is a
+training triple too (1 for a symmetric relation).
 
     GNNNS_DATA=/work/shared/datasets python benchmarks/query_self_rank.py runs/bench/libkge-transe-wn18rr
 
@@ -70,10 +71,13 @@ def self_rank(model, kg, split: str = "valid", chunk: int = 256) -> tuple[dict, 
                     counts["self_first"] += first
                     group["self_first"] += first
     train = set(map(tuple, kg.train.tolist()))
+    by_relation = defaultdict(list)
+    for h, r, t in train:
+        by_relation[r].append((h, t))
     relation_names = getattr(kg, "relation_names", None) or []
     relations = []
     for (r, side), group in sorted(per.items()):
-        own_train = [(h, t) for h, rr, t in train if rr == r]
+        own_train = by_relation[r]
         relations.append(
             {
                 "relation": r,

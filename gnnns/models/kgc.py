@@ -65,7 +65,9 @@ class KGCModel(nn.Module):
             query's rows are looked up (and, with per-lookup dropout, dropped out) again for each
             of the ``k`` negatives, ``[B, k, d]`` queries, so no two scores share a dropout mask:
             LibKGE's ``triple`` implementation, which its TransE always uses. Without dropout the
-            values are those of ``"rows"`` at about twice its cost. (default: ``"rows"``)
+            values are those of ``"rows"`` at about twice its cost (:meth:`score_candidates` scores
+            rows); a decoder with a costly query (RESCAL's :math:`d \times d` relation rows,
+            ConvE's convolution) builds it :math:`k + 1` times per positive. (default: ``"rows"``)
     """
 
     def __init__(
@@ -180,12 +182,15 @@ class KGCModel(nn.Module):
         Returns:
             Tensor of shape ``[B, k]``.
         """
-        was_training = self.training
+        was_training, mode = self.training, self.negative_scoring
         self.eval()
+        # Without dropout a triple's query is its row's: rows gives the same scores at half the cost.
+        self.negative_scoring = "rows" if mode == "triple" else mode
         try:
             _, neg = self.score_batch(positives, entities, corrupt_head)
         finally:
             self.train(was_training)
+            self.negative_scoring = mode
         return neg
 
     def score_batch(

@@ -6,11 +6,27 @@ from __future__ import annotations
 import json
 import time
 
+import torch
+
 from gnnns.training import checkpoint
 from gnnns.training.epoch_sums import EpochSums
 
 LAST = "checkpoint.pt"
 BEST = "best.pt"
+
+
+def keep_implementation(optimizer, saved: dict) -> dict:
+    """``saved``, an optimizer state, with this ``optimizer``'s choice of a fused kernel in each parameter
+    group: ``load_state_dict`` takes the groups' settings from the file, so a run written before dense
+    Adagrad was fused would resume unfused (and on a GPU the kernel decides where ``step`` lives)."""
+    groups = getattr(optimizer, "param_groups", None)
+    if not isinstance(optimizer, torch.optim.Optimizer) or groups is None or "param_groups" not in saved:
+        return saved
+    if len(groups) != len(saved["param_groups"]):
+        return saved  # load_state_dict says what does not match
+    pairs = zip(saved["param_groups"], groups, strict=True)
+    fused = [{**old, "fused": new["fused"]} if "fused" in new else old for old, new in pairs]
+    return {**saved, "param_groups": fused}
 
 
 class CheckpointMixin:
@@ -90,7 +106,7 @@ class CheckpointMixin:
         # On the CPU: the RNG states must stay CPU tensors; load_state_dict moves the rest.
         state = checkpoint.load(self.run_dir / LAST, map_location="cpu")
         self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        self.optimizer.load_state_dict(keep_implementation(self.optimizer, state["optimizer"]))
         if self.lr_schedule is not None and "lr_schedule" in state:
             self.lr_schedule.load_state_dict(state["lr_schedule"])
         self.epoch = int(state["epoch"])

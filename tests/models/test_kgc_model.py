@@ -150,6 +150,10 @@ def test_triple_negative_scoring_drops_the_query_apart_for_every_negative():
         assert torch.allclose(scores[mode], scores[mode][:, :1].expand(3, 40)), mode
     # ... while LibKGE's triple scoring looks the query up again for each negative: 40 masks of 16.
     assert (scores["triple"].std(1) > 0).all()
+    # A score-aware sampler scores without dropout, where triples and rows are one computation.
+    candidates = model.score_candidates(kg.train[:3], ents, torch.tensor([False, True, False]))
+    assert model.negative_scoring == "triple" and model.training
+    assert torch.equal(candidates, candidates[:, :1].expand(3, 40))
 
 
 def test_negative_scoring_is_checked():

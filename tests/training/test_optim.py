@@ -347,3 +347,21 @@ def test_numbers_written_as_text_are_read_as_numbers():
     _, _, sparse = _pair("distmult")
     with pytest.raises(ValueError, match="weight_decay"):
         build_optimizer(RunConfig(relation_weight_decay=1e-4), sparse)
+
+
+def test_a_checkpoint_of_unfused_adagrad_resumes_fused():
+    from gnnns.training.checkpointing import keep_implementation
+
+    _, model, _ = _pair("distmult")
+    old = torch.optim.Adagrad(model.parameters(), lr=0.3)  # as runs before dense Adagrad was fused
+    _loss(model, *_batch(0)).backward()
+    old.step()
+    saved = old.state_dict()
+    plain = build_optimizer(RunConfig(optimizer="adagrad", lr=0.3), model)
+    plain.load_state_dict(saved)
+    assert plain.param_groups[0]["fused"] is None  # load_state_dict takes the file's setting
+    resumed = build_optimizer(RunConfig(optimizer="adagrad", lr=0.3), model)
+    resumed.load_state_dict(keep_implementation(resumed, saved))
+    assert resumed.param_groups[0]["fused"] is True
+    weight = model.encoder.entity.weight
+    torch.testing.assert_close(resumed.state[weight]["sum"], old.state[weight]["sum"])
