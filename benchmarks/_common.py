@@ -344,6 +344,24 @@ def alternating_footer(p: dict) -> list[str]:
     ]
 
 
+def block_arguments(parser, configs: list[str], blocks: int) -> None:
+    """The options of a one-trainer benchmark that alternates blocks of registry configs' steps."""
+    parser.add_argument("--configs", nargs="+", default=configs, help="registry config names (benchmarks/configs)")
+    parser.add_argument("--blocks", type=int, default=blocks, help="blocks of steps per way")
+    parser.add_argument("--block", type=int, default=5, help="steps per block")
+    parser.add_argument("--threads", type=int, default=2)
+
+
+def blocks_footer(p: dict) -> list[str]:
+    """The markdown lines closing such a benchmark: its blocks, threads and allocator, then
+    :func:`alternating_footer`."""
+    kept = p["machine"].get("freed_memory_kept")
+    setting = {True: "freed memory kept (the CLI's default)", False: "glibc's allocator as it is"}.get(kept, "")
+    setting = setting or "allocator setting not recorded (glibc's as it is)"
+    line = f"{p['blocks']} blocks of {p['block']} steps a way, {p['threads']} threads, {setting}."
+    return ["", line, *alternating_footer(p)]
+
+
 def command_lines(sides: dict) -> list[str]:
     """Markdown lines listing the command each side ran."""
     return ["Commands:", "", *[f"- {name}: `{s['command']}`" for name, s in sides.items() if "command" in s]]

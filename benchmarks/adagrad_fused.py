@@ -24,7 +24,17 @@ import os
 import time
 
 import torch
-from _common import RESULTS, alternating_footer, describe, endless, machine_info, registry_trainer, save, this_command
+from _common import (
+    RESULTS,
+    block_arguments,
+    blocks_footer,
+    describe,
+    endless,
+    machine_info,
+    registry_trainer,
+    save,
+    this_command,
+)
 
 CONFIGS = [
     "libkge-transe-wn18rr",  # negative sampling, batch 128, 40,943 x 512 entity table
@@ -105,19 +115,13 @@ def markdown(p: dict) -> str:
             f"{r['step_fused_ms']:.1f} | **{r['step_ratio']:.2f}×** | {r['optimizer_loop_ms']:.1f} | "
             f"{r['optimizer_fused_ms']:.1f} | **{r['optimizer_ratio']:.2f}×** |"
         )
-    kept = p["machine"].get("freed_memory_kept")
-    setting = {True: "freed memory kept (the CLI's default)", False: "glibc's allocator as it is"}.get(kept, "")
-    lines += ["", f"{p['blocks']} blocks of {p['block']} steps a way, {p['threads']} threads, {setting}."]
-    lines += alternating_footer(p)
+    lines += blocks_footer(p)
     return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--configs", nargs="+", default=CONFIGS, help="registry config names (benchmarks/configs)")
-    parser.add_argument("--blocks", type=int, default=3, help="blocks of steps per way")
-    parser.add_argument("--block", type=int, default=5, help="steps per block")
-    parser.add_argument("--threads", type=int, default=2)
+    block_arguments(parser, CONFIGS, blocks=3)
     parser.add_argument("--render-only", action="store_true", help="rewrite the .md from the existing .json")
     args = parser.parse_args()
     if args.render_only:

@@ -33,7 +33,17 @@ import os
 import time
 
 import torch
-from _common import RESULTS, alternating_footer, describe, endless, machine_info, registry_trainer, save, this_command
+from _common import (
+    RESULTS,
+    block_arguments,
+    blocks_footer,
+    describe,
+    endless,
+    machine_info,
+    registry_trainer,
+    save,
+    this_command,
+)
 
 CONFIGS = [
     "libkge-transe-fb15k237",  # batch 128, 61 + 192 negatives, d = 128, 14,541 entities
@@ -127,20 +137,13 @@ def markdown(p: dict) -> str:
             f"{r['distinct_ms']:.1f} | {_ms(r.get('triple_ms'))} | **{r['ratio']:.2f}×** | "
             f"{_ratio(r.get('triple_ratio'))} |"
         )
-    kept = p["machine"].get("freed_memory_kept")
-    setting = {True: "freed memory kept (the CLI's default)", False: "glibc's allocator as it is"}.get(kept, "")
-    setting = setting or "allocator setting not recorded (glibc's as it is)"
-    lines += ["", f"{p['blocks']} blocks of {p['block']} steps a way, {p['threads']} threads, {setting}."]
-    lines += alternating_footer(p)
+    lines += blocks_footer(p)
     return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--configs", nargs="+", default=CONFIGS, help="registry config names (benchmarks/configs)")
-    parser.add_argument("--blocks", type=int, default=4, help="blocks of steps per way")
-    parser.add_argument("--block", type=int, default=5, help="steps per block")
-    parser.add_argument("--threads", type=int, default=2)
+    block_arguments(parser, CONFIGS, blocks=4)
     parser.add_argument("--stem", default="negative_scoring", help="results file name, without extension")
     parser.add_argument("--render-only", action="store_true", help="rewrite the .md from the existing .json")
     args = parser.parse_args()
