@@ -13,7 +13,8 @@ PRECISIONS = ("fp32", "bf16")
 POSITIVE_WEIGHTS = ("none", "subsampling")
 """Weights of negative-sampling positives: equal, or :class:`~gnnns.training.SubsamplingWeights`."""
 NEGATIVE_SCORING = ("rows", "distinct", "triple")
-"""How negatives are scored: each row's own candidates, or the batch's distinct ones (LibKGE's)."""
+"""How negatives are scored: each row's own candidates, the batch's distinct ones (LibKGE's ``batch``), or
+each as a triple of its own (LibKGE's ``triple``)."""
 
 
 @dataclass

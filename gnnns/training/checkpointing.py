@@ -19,12 +19,9 @@ def keep_implementation(optimizer, saved: dict) -> dict:
     """``saved``, an optimizer state, with this ``optimizer``'s choice of a fused kernel in each parameter
     group: ``load_state_dict`` takes the groups' settings from the file, so a run written before dense
     Adagrad was fused would resume unfused (and on a GPU the kernel decides where ``step`` lives)."""
-    groups = getattr(optimizer, "param_groups", None)
-    if not isinstance(optimizer, torch.optim.Optimizer) or groups is None or "param_groups" not in saved:
-        return saved
-    if len(groups) != len(saved["param_groups"]):
-        return saved  # load_state_dict says what does not match
-    pairs = zip(saved["param_groups"], groups, strict=True)
+    if not isinstance(optimizer, torch.optim.Optimizer) or len(optimizer.param_groups) != len(saved["param_groups"]):
+        return saved  # a CombinedOptimizer's parts are never fused; load_state_dict says what does not match
+    pairs = zip(saved["param_groups"], optimizer.param_groups, strict=True)
     fused = [{**old, "fused": new["fused"]} if "fused" in new else old for old, new in pairs]
     return {**saved, "param_groups": fused}
 

@@ -276,10 +276,11 @@ def _train(
         if at_budget_end is not None and at_budget_end["better"]:
             # Validated after the budget stopped it and better than every scheduled validation: tested as it is.
             trainer.print("evaluating the weights where the time budget stopped training (the best validation MRR)")
+            result["valid"] = at_budget_end["valid"]  # these weights' validation, just computed
         elif trainer.best["epoch"] > 0 and trainer.load_best():
             trainer.print(f"evaluating the best validation epoch ({trainer.best['epoch']})")
         for split in ("valid", "test"):
-            if len(kg.split(split)):
+            if split not in result and len(kg.split(split)):
                 result[split] = evaluate_split(
                     trainer.model, kg, split, config.eval_batch_size, config.progress, distributed
                 )
