@@ -64,9 +64,9 @@ class KGCModel(nn.Module):
             ``"triple"`` scores every positive and every negative as a triple of its own: the
             query's rows are looked up (and, with per-lookup dropout, dropped out) again for each
             of the ``k`` negatives, ``[B, k, d]`` queries, so no two scores share a dropout mask:
-            LibKGE's ``triple`` implementation, which its TransE always uses. Without dropout the
-            values are those of ``"rows"`` at about twice its cost (:meth:`score_candidates` scores
-            rows); a decoder with a costly query (RESCAL's :math:`d \times d` relation rows,
+            LibKGE's ``triple`` implementation, which its TransE always uses. Without per-lookup
+            dropout the values are those of ``"rows"``, which then scores them at about half the
+            cost; a decoder with a costly query (RESCAL's :math:`d \times d` relation rows,
             ConvE's convolution) builds it :math:`k + 1` times per positive. (default: ``"rows"``)
     """
 
@@ -220,19 +220,22 @@ class KGCModel(nn.Module):
             query = self.decoder.query(kept_rows, rows(rel_emb, relation), side)
             neg = self.decoder.match_all(query, candidate_rows)
             return self.decoder.match(query, true_rows), neg if column is None else neg.gather(1, column)
-        if self.negative_scoring == "triple":
-            k = entities.size(1)
-            kept_rows, true_rows, own_rows, candidate_rows = _looked_up(
-                rows, ent, kept, true, kept.repeat_interleave(k), entities.reshape(-1)
-            )
-            relation_rows = rows(rel_emb, torch.cat([relation, relation.repeat_interleave(k)]))
-            if not isinstance(side, bool):
-                side = torch.cat([side, side.repeat_interleave(k)])
+        if self.negative_scoring == "triple" and rates is not None:
+            n, k = entities.shape
             # Every negative is a triple of its own: its query is built from rows looked up (and
             # dropped out) for it alone, flattened so that any decoder's query sees a plain batch.
-            query = self.decoder.query(torch.cat([kept_rows, own_rows]), relation_rows, side)
-            scores = self.decoder.match(query, torch.cat([true_rows, candidate_rows]))
-            return scores[: kept.size(0)], scores[kept.size(0) :].view(entities.shape)
+            # One lookup ordered [queries' entities | answers] makes each half one slice, not a copy.
+            flat = rows(ent, torch.cat([kept, kept.repeat_interleave(k), true, entities.reshape(-1)]))
+            own_rows, answer_rows = flat.split(n * (k + 1))
+            if rates[1] > 0:
+                relation_rows = rows(rel_emb, torch.cat([relation, relation.repeat_interleave(k)]))
+            else:  # undropped relation rows are the same for a row's k + 1 triples: repeat one lookup
+                relation_rows = rows(rel_emb, relation)
+                relation_rows = torch.cat([relation_rows, relation_rows.repeat_interleave(k, 0)])
+            if not isinstance(side, bool):
+                side = torch.cat([side, side.repeat_interleave(k)])
+            scores = self.decoder.match(self.decoder.query(own_rows, relation_rows, side), answer_rows)
+            return scores[:n], scores[n:].view(n, k)
         if rates is None and self.gather is _dense_rows and self._train_kernel is _candidate_scores:
             # Not compiled: score the negatives in cache-sized chunks (gnnns.models.chunked).
             kept_rows, true_rows = _looked_up(rows, ent, kept, true)

@@ -95,9 +95,10 @@ def test_embedding_dropout_zeroes_a_fraction_p_and_rescales_the_rest():
     torch.testing.assert_close(rel[rel_kept], rel_weight[rel_kept] / 0.5)
     assert abs((~rel_kept).float().mean().item() - 0.5) < 0.05
     # The gradient reaches the kept coordinates only, scaled as they are.
-    ent.sum().backward()
+    upstream = torch.randn_like(ent)
+    (ent * upstream).sum().backward()
     grad = encoder.entity.weight.grad
-    torch.testing.assert_close(grad, kept.float() * (65536 / (65536 - 19661)))
+    torch.testing.assert_close(grad, upstream * kept * (65536 / (65536 - 19661)))
 
 
 def test_embedding_dropout_matches_the_documented_draw_and_is_unbiased():

@@ -112,6 +112,42 @@ def test_distinct_and_triple_negative_scoring_give_the_triples_scores_and_the_ro
         assert torch.allclose(a, b, atol=1e-4), name
 
 
+@pytest.mark.parametrize("relation_dropout", [0.0, 1e-9])
+@pytest.mark.parametrize(("name", "reciprocal", "options"), DISTINCT_CASES[:-1])  # ConvE: batch norm in training
+def test_triple_negative_scoring_with_lookup_dropout_gives_the_triples_scores_and_gradients(
+    name, reciprocal, options, relation_dropout
+):
+    # Rates under 2**-17 drop nothing, yet the model takes its per-lookup dropout path: the triple
+    # branch's one ordered lookup, its relation rows (repeated, or looked up again when dropped)
+    # and its sides must give the brute-force scores and the rows' gradients.
+    kg = tiny_kg()
+    lookup = {"entity_dropout": 1e-9, "relation_dropout": relation_dropout, "dropout_mask": "lookup"}
+    torch.manual_seed(0)
+    rows = build_model(name, kg, 8, reciprocal=reciprocal, encoder_options=lookup, **options)
+    triple = build_model(name, kg, 8, reciprocal=reciprocal, encoder_options=lookup, negative_scoring="triple", **options)
+    triple.load_state_dict(rows.state_dict())
+    rows.train(), triple.train()
+    assert triple._row_dropout() is not None
+    pos = kg.train[:12]
+    ents = torch.randint(20, (12, 9))
+    side = torch.rand(12) < 0.5
+    expected = rows.score(corrupted(pos, ents, side, kg.num_relations, reciprocal).view(-1, 3)).view(12, 9)
+    # The positive as the side asks it (a head query through its inverse relation when reciprocal).
+    true = torch.where(side, pos[:, 0], pos[:, 2]).unsqueeze(1)
+    expected_pos = rows.score(corrupted(pos, true, side, kg.num_relations, reciprocal).view(-1, 3))
+    grads = []
+    for model in (rows, triple):
+        p, n = model.score_batch(pos, ents, side)
+        assert torch.allclose(n, expected.detach(), atol=1e-4), name
+        assert torch.allclose(p, expected_pos.detach(), atol=1e-4), name
+        model.zero_grad()
+        (p.sum() - n.logsumexp(1).sum()).backward()
+        grads.append([q.grad.clone() for q in model.parameters() if q.grad is not None])
+    assert len(grads[0]) == len(grads[1]) > 0
+    for a, b in zip(*grads, strict=True):
+        assert torch.allclose(a, b, atol=1e-4), name
+
+
 def test_distinct_negative_scoring_drops_each_candidate_once_per_batch():
     kg = tiny_kg()
     options = {"entity_dropout": 0.5, "dropout_mask": "lookup"}

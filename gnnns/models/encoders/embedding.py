@@ -197,7 +197,24 @@ def embedding_dropout(table: Tensor, p: float) -> Tensor:
     draws = torch.empty(-(-count // 4), dtype=torch.int64, device=table.device)
     bits = draws.random_(-(2**63), None).view(torch.int16)[:count].view(table.shape)
     keep = bits >= dropped - levels // 2
-    return torch.where(keep, table * (levels / (levels - dropped)), 0.0)
+    return _MaskedScale.apply(table, keep, levels / (levels - dropped))
+
+
+class _MaskedScale(torch.autograd.Function):
+    """:math:`y = x \cdot m \cdot s` for a byte mask :math:`m` and a scale :math:`s`, in one selection and
+    an in-place product each way: autograd's ``where(m, x * s, 0)`` would allocate the product,
+    then zeros for the selection's backward."""
+
+    @staticmethod
+    def forward(ctx, table: Tensor, keep: Tensor, scale: float) -> Tensor:
+        ctx.save_for_backward(keep)
+        ctx.scale = scale
+        return torch.where(keep, table, 0.0).mul_(scale)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, None, None]:
+        (keep,) = ctx.saved_tensors
+        return torch.where(keep, grad, 0.0).mul_(ctx.scale), None, None
 
 
 _DROPOUT_BITS = 16
