@@ -124,7 +124,9 @@ def test_triple_negative_scoring_with_lookup_dropout_gives_the_triples_scores_an
     lookup = {"entity_dropout": 1e-9, "relation_dropout": relation_dropout, "dropout_mask": "lookup"}
     torch.manual_seed(0)
     rows = build_model(name, kg, 8, reciprocal=reciprocal, encoder_options=lookup, **options)
-    triple = build_model(name, kg, 8, reciprocal=reciprocal, encoder_options=lookup, negative_scoring="triple", **options)
+    triple = build_model(
+        name, kg, 8, reciprocal=reciprocal, encoder_options=lookup, negative_scoring="triple", **options
+    )
     triple.load_state_dict(rows.state_dict())
     rows.train(), triple.train()
     assert triple._row_dropout() is not None

@@ -201,7 +201,7 @@ def embedding_dropout(table: Tensor, p: float) -> Tensor:
 
 
 class _MaskedScale(torch.autograd.Function):
-    """:math:`y = x \cdot m \cdot s` for a byte mask :math:`m` and a scale :math:`s`, in one selection and
+    r""":math:`y = x \cdot m \cdot s` for a byte mask :math:`m` and a scale :math:`s`, in one selection and
     an in-place product each way: autograd's ``where(m, x * s, 0)`` would allocate the product,
     then zeros for the selection's backward."""
 
