@@ -7,10 +7,12 @@ scores every query against all of them with the decoder's ``match_all`` (one mat
 bilinear decoders and L2 TransE) and picks each row's ``k`` scores, as LibKGE's ``batch``
 implementation does (which LibKGE uses for more than 30 negatives, except for TransE); ``"triple"``
 builds a query of its own for every negative (``[B, k, d]`` queries), LibKGE's ``triple``
-implementation, which its TransE uses. For registry configs on their own datasets, one trainer
-takes blocks of ``--block`` steps each way, rotating the order (rows distinct triple, distinct
-triple rows, ...), and the script reports the mean step time of each (sampling, loss, backward
-and optimizer; the negatives' diagnostics as the config runs them) and the ratios.
+implementation, which its TransE uses (with neither per-lookup dropout nor a decoder that draws
+its own masks, as ConvE's does in training, triple is rows scoring and its column times rows).
+For registry configs on their own datasets, one trainer takes blocks of ``--block`` steps each
+way, rotating the order (rows distinct triple, distinct triple rows, ...), and the script reports
+the mean step time of each (sampling, loss, backward and optimizer; the negatives' diagnostics as
+the config runs them) and the ratios.
 
 With per-lookup embedding dropout (the LibKGE configs) the two are not the same computation: rows
 drop each looked-up candidate row apart, distinct drops each distinct candidate once per batch

@@ -65,8 +65,9 @@ class KGCModel(nn.Module):
             query's rows are looked up (and, with per-lookup dropout, dropped out) again for each
             of the ``k`` negatives, ``[B, k, d]`` queries, so no two scores share a dropout mask:
             LibKGE's ``triple`` implementation, which its TransE always uses. Without per-lookup
-            dropout the values are those of ``"rows"``, which then scores them at about half the
-            cost; a decoder with a costly query (RESCAL's :math:`d \times d` relation rows,
+            dropout, and with a decoder whose query draws nothing (ConvE's dropouts and batch norms
+            do in training), the values are those of ``"rows"``, and triple scores them as rows.
+            Otherwise a decoder with a costly query (RESCAL's :math:`d \times d` relation rows,
             ConvE's convolution) builds it :math:`k + 1` times per positive. (default: ``"rows"``)
     """
 
@@ -150,6 +151,17 @@ class KGCModel(nn.Module):
         # A plain False lets the decoder build only the tail query instead of both and a select.
         return relation, False
 
+    def _random_query(self) -> bool:
+        """Whether the decoder's query draws masks or batch statistics now (ConvE's dropouts and batch
+        norms in training): triple scoring then builds a query of its own for every negative even
+        without per-lookup dropout."""
+        if not self.training:
+            return False
+        return any(
+            isinstance(m, nn.modules.batchnorm._BatchNorm) or (isinstance(m, nn.modules.dropout._DropoutNd) and m.p > 0)
+            for m in self.decoder.modules()
+        )
+
     def _row_dropout(self) -> tuple[float, float] | None:
         """The encoder's per-lookup dropout rates ``(entity, relation)``, or :obj:`None`."""
         rates = getattr(self.encoder, "lookup_dropout", None)
@@ -182,15 +194,12 @@ class KGCModel(nn.Module):
         Returns:
             Tensor of shape ``[B, k]``.
         """
-        was_training, mode = self.training, self.negative_scoring
-        self.eval()
-        # Without dropout a triple's query is its row's: rows gives the same scores at half the cost.
-        self.negative_scoring = "rows" if mode == "triple" else mode
+        was_training = self.training
+        self.eval()  # nothing is dropped: triple scoring is scored as rows (score_batch)
         try:
             _, neg = self.score_batch(positives, entities, corrupt_head)
         finally:
             self.train(was_training)
-            self.negative_scoring = mode
         return neg
 
     def score_batch(
@@ -220,14 +229,14 @@ class KGCModel(nn.Module):
             query = self.decoder.query(kept_rows, rows(rel_emb, relation), side)
             neg = self.decoder.match_all(query, candidate_rows)
             return self.decoder.match(query, true_rows), neg if column is None else neg.gather(1, column)
-        if self.negative_scoring == "triple" and rates is not None:
+        if self.negative_scoring == "triple" and (rates is not None or self._random_query()):
             n, k = entities.shape
             # Every negative is a triple of its own: its query is built from rows looked up (and
             # dropped out) for it alone, flattened so that any decoder's query sees a plain batch.
             # One lookup ordered [queries' entities | answers] makes each half one slice, not a copy.
             flat = rows(ent, torch.cat([kept, kept.repeat_interleave(k), true, entities.reshape(-1)]))
-            own_rows, answer_rows = flat.split(n * (k + 1))
-            if rates[1] > 0:
+            own_rows, answer_rows = flat.split([n * (k + 1)] * 2)
+            if rates is not None and rates[1] > 0:
                 relation_rows = rows(rel_emb, torch.cat([relation, relation.repeat_interleave(k)]))
             else:  # undropped relation rows are the same for a row's k + 1 triples: repeat one lookup
                 relation_rows = rows(rel_emb, relation)

@@ -113,7 +113,7 @@ def test_distinct_and_triple_negative_scoring_give_the_triples_scores_and_the_ro
 
 
 @pytest.mark.parametrize("relation_dropout", [0.0, 1e-9])
-@pytest.mark.parametrize(("name", "reciprocal", "options"), DISTINCT_CASES[:-1])  # ConvE: batch norm in training
+@pytest.mark.parametrize(("name", "reciprocal", "options"), DISTINCT_CASES)
 def test_triple_negative_scoring_with_lookup_dropout_gives_the_triples_scores_and_gradients(
     name, reciprocal, options, relation_dropout
 ):
@@ -129,6 +129,7 @@ def test_triple_negative_scoring_with_lookup_dropout_gives_the_triples_scores_an
     )
     triple.load_state_dict(rows.state_dict())
     rows.train(), triple.train()
+    rows.decoder.eval(), triple.decoder.eval()  # ConvE's dropouts and batch norms: one function for both
     assert triple._row_dropout() is not None
     pos = kg.train[:12]
     ents = torch.randint(20, (12, 9))
@@ -192,6 +193,40 @@ def test_triple_negative_scoring_drops_the_query_apart_for_every_negative():
     candidates = model.score_candidates(kg.train[:3], ents, torch.tensor([False, True, False]))
     assert model.negative_scoring == "triple" and model.training
     assert torch.equal(candidates, candidates[:, :1].expand(3, 40))
+
+
+def test_triple_negative_scoring_draws_relation_masks_and_decoder_randomness_per_negative():
+    kg = tiny_kg()
+    side = torch.tensor([False, True, False])
+    ents = torch.full((3, 40), 7)
+    # Relation dropout alone: ones for the entities, zeros for the candidate, ones for the relations:
+    # -||h + dropped(r) - 0||, with coordinates of 1 + 0 or 1 + 2, varies with the relation row's mask.
+    scores = {}
+    options = {"relation_dropout": 0.5, "dropout_mask": "lookup"}
+    for mode in ("rows", "triple"):
+        torch.manual_seed(0)
+        model = build_model("transe", kg, 16, p=2, reciprocal=True, negative_scoring=mode, encoder_options=options)
+        with torch.no_grad():
+            model.encoder.entity.weight.fill_(1.0)
+            model.encoder.entity.weight[7].zero_()
+            model.encoder.relation.weight.fill_(1.0)
+        model.train()
+        _, scores[mode] = model.score_batch(kg.train[:3], ents, side)
+        # sum of squares = 16 + 8 * (dropped relation coordinates of the query's mask)
+        dropped = (scores[mode].square() - 16) / 8
+        assert torch.allclose(dropped, dropped.round(), atol=1e-3), mode
+    assert torch.allclose(scores["rows"], scores["rows"][:, :1].expand(3, 40))
+    assert (scores["triple"].std(1) > 0).all()
+    # ConvE in training, no per-lookup dropout: its own dropouts act inside the query, so triple
+    # scoring still builds one query (and draws its masks) for every negative, as LibKGE's does.
+    for mode in ("rows", "triple"):
+        torch.manual_seed(0)
+        model = build_model("conve", kg, 8, reciprocal=True, height=2, negative_scoring=mode)
+        model.train()
+        assert model._row_dropout() is None and model._random_query()
+        _, scores[mode] = model.score_batch(kg.train[:3], ents, side)
+    assert torch.allclose(scores["rows"], scores["rows"][:, :1].expand(3, 40))
+    assert (scores["triple"].std(1) > 0).all()
 
 
 def test_negative_scoring_is_checked():
