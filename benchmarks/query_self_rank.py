@@ -30,7 +30,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import torch
-from _common import data_root, machine_info, save
+from _common import data_root, machine_info, save, this_command
 
 
 def self_rank(model, kg, split: str = "valid", chunk: int = 256) -> tuple[dict, list[dict]]:
@@ -157,7 +157,7 @@ def main() -> None:
             for x in relations
         ],
         "",
-        f"`python benchmarks/query_self_rank.py {args.run_dir} --split {args.split}`",
+        f"Command: `{this_command()}`",
     ]
     save(stem, payload, "\n".join(md) + "\n")
 
