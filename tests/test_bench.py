@@ -370,6 +370,18 @@ def test_an_interrupted_reproduction_resumes_from_its_checkpoint(tmp_path):
     assert "(resumed at epoch 1)" in row and "resumed" not in whole
 
 
+def test_a_reproduction_records_every_validation_of_its_run_resumes_included(tmp_path):
+    registry = bench.load_registry(write_repo(tmp_path))
+    bench.run_reproduction(registry[0], {"epochs": 1, "eval_every": 1}, tmp_path / "results", tmp_path / "run")
+    record = bench.run_reproduction(
+        registry[0], {"epochs": 3, "eval_every": 1}, tmp_path / "results", tmp_path / "run", resume=True
+    )
+    epochs = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    curve = [(e["epoch"], e["valid"]["mrr"], e["valid"]["hits@10"], e.get("lr")) for e in epochs]
+    assert [c[0] for c in curve] == [1, 2, 3]  # the first process's epoch, then the resumed ones
+    assert [(c["epoch"], c["mrr"], c["hits@10"], c.get("lr")) for c in record["validation_curve"]] == curve
+
+
 def test_bench_refuses_to_restart_over_an_unfinished_reproduction(tmp_path, monkeypatch, capsys):
     write_repo(tmp_path)
     monkeypatch.chdir(tmp_path)

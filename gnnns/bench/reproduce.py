@@ -41,9 +41,9 @@ def run_reproduction(
             it; without it such a run is refused. (default: False)
 
     The record holds the entry's description and published figures, the overrides, the test
-    and validation metrics, ``reached`` (:func:`reached` on the test MRR), ``run``
-    (:func:`run_kind`), wall seconds, epochs trained, the machine, versions, git commit, date
-    and command.
+    and validation metrics, every validation of the run (``validation_curve``), ``reached``
+    (:func:`reached` on the test MRR), ``run`` (:func:`run_kind`), wall seconds, epochs trained,
+    the machine, versions, git commit, date and command.
     """
     from gnnns.training.run import train
 
@@ -76,8 +76,19 @@ def run_reproduction(
         )
     record = _record(entry, overrides, values, config, result, wall, root)
     record["git"] = git
+    log = run_dir / "metrics.jsonl"
+    epochs = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()] if log.is_file() else []
+    # Every validation of the run, its resumes' included: a curve quoted from the record needs no run directory.
+    record["validation_curve"] = [
+        {
+            "epoch": e["epoch"],
+            **{k: e["valid"][k] for k in ("mrr", "hits@1", "hits@3", "hits@10") if k in e["valid"]},
+            **({"lr": e["lr"]} if "lr" in e else {}),
+        }
+        for e in epochs
+        if e.get("valid")
+    ]
     if resume:
-        epochs = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text(encoding="utf-8").splitlines()]
         trained = sum(r.get("train_seconds", 0.0) for r in epochs)
         record["resumed"] = {"from_epoch": resumed_from, "this_process_wall_seconds": wall}
         record["wall_seconds"] = trained + (wall - result["summary"]["train_seconds"])
