@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from collections import defaultdict
 from pathlib import Path
 
@@ -37,59 +38,51 @@ def self_rank(model, kg, split: str = "valid", chunk: int = 256) -> tuple[dict, 
     """``(counts, relations)``: the counts of the module docstring over the split's tail and head queries,
     and one row per relation and side (shares, median scores, training triples, reverse share)."""
     triples = getattr(kg, split)
-    answers = defaultdict(set)  # (kept entity, relation, side) -> known answers
-    for h, r, t in torch.cat([kg.train, kg.valid, kg.test]).tolist():
-        answers[h, r, False].add(t)
-        answers[t, r, True].add(h)
-    counts = {"queries": 0, "self_above_answer": 0, "self_first": 0, "self_known": 0}
-    per = defaultdict(lambda: {"queries": 0, "self_above_answer": 0, "self_first": 0, "own": [], "answer": []})
+    index = kg.index()  # every known triple, as filtered ranking removes them
+    parts = defaultdict(list)  # per query whose own entity is not a known answer
+    counts = {"queries": len(triples) * 2, "self_above_answer": 0, "self_first": 0, "self_known": 0}
     with torch.no_grad():
         for predict_head in (False, True):
-            kept = triples[:, 2] if predict_head else triples[:, 0]
-            answer = triples[:, 0] if predict_head else triples[:, 2]
-            for rows in torch.arange(len(triples)).split(chunk):
-                scores = model.score_all(kept[rows], triples[rows, 1], predict_head)
-                batch = zip(scores, kept[rows].tolist(), triples[rows, 1].tolist(), answer[rows].tolist(), strict=True)
-                for s, own, r, true in batch:
-                    known = answers[own, r, predict_head]
-                    counts["queries"] += 1
-                    if own in known:  # filtered out like any other known answer
-                        counts["self_known"] += 1
-                        continue
-                    above = bool(s[own] > s[true])
-                    counts["self_above_answer"] += above
-                    group = per[r, "head" if predict_head else "tail"]
-                    group["queries"] += 1
-                    group["self_above_answer"] += above
-                    group["own"].append(s[own].item())
-                    group["answer"].append(s[true].item())
-                    others = [e for e in known if e != true]
-                    if others:
-                        s = s.clone()
-                        s[others] = float("-inf")
-                    first = s.argmax().item() == own
-                    counts["self_first"] += first
-                    group["self_first"] += first
-    train = set(map(tuple, kg.train.tolist()))
-    by_relation = defaultdict(list)
-    for h, r, t in train:
-        by_relation[r].append((h, t))
+            for batch in triples.split(chunk):
+                own = batch[:, 2] if predict_head else batch[:, 0]
+                true = batch[:, 0] if predict_head else batch[:, 2]
+                scores = model.score_all(own, batch[:, 1], predict_head)
+                at = torch.arange(len(batch))
+                known = torch.zeros_like(scores, dtype=torch.bool)
+                known[index.known(own, batch[:, 1], predict_head)] = True
+                own_known = known[at, own]  # filtered out like any other known answer: left out
+                known[at, true] = False  # the answer itself stays
+                first = scores.masked_fill(known, -math.inf).argmax(1) == own
+                counted = ~own_known
+                counts["self_known"] += int(own_known.sum())
+                parts["relation"].append(batch[counted, 1])
+                parts["head"].append(torch.full((int(counted.sum()),), predict_head))
+                parts["above"].append((scores[at, own] > scores[at, true])[counted])
+                parts["first"].append(first[counted])
+                parts["own"].append(scores[at, own][counted])
+                parts["answer"].append(scores[at, true][counted])
+    q = {key: torch.cat(value) for key, value in parts.items()}
+    counts["self_above_answer"], counts["self_first"] = int(q["above"].sum()), int(q["first"].sum())
+    train_index = kg.train_index()
     relation_names = getattr(kg, "relation_names", None) or []
     relations = []
-    for (r, side), group in sorted(per.items()):
-        own_train = by_relation[r]
+    pairs = torch.stack([q["relation"], q["head"].long()], 1).unique(dim=0).tolist()
+    for r, side in sorted((r, "head" if h else "tail") for r, h in pairs):
+        mask = (q["relation"] == r) & (q["head"] == (side == "head"))
+        own_train = kg.train[kg.train[:, 1] == r].unique(dim=0)
+        reverse = own_train[:, [2, 1, 0]]
         relations.append(
             {
                 "relation": r,
                 "name": relation_names[r] if r < len(relation_names) else str(r),
                 "side": side,
-                "queries": group["queries"],
-                "self_above_answer": group["self_above_answer"] / group["queries"],
-                "self_first": group["self_first"] / group["queries"],
-                "median_own_score": torch.tensor(group["own"]).median().item(),
-                "median_answer_score": torch.tensor(group["answer"]).median().item(),
+                "queries": int(mask.sum()),
+                "self_above_answer": q["above"][mask].double().mean().item(),
+                "self_first": q["first"][mask].double().mean().item(),
+                "median_own_score": q["own"][mask].median().item(),
+                "median_answer_score": q["answer"][mask].median().item(),
                 "train_triples": len(own_train),
-                "reverse_in_train": sum((t, r, h) in train for h, t in own_train) / max(len(own_train), 1),
+                "reverse_in_train": train_index.contains(reverse).double().mean().item() if len(own_train) else 0.0,
             }
         )
     return counts, relations
